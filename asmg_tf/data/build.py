@@ -1,0 +1,39 @@
+"""From a reader's interaction log to a ``PeriodSet`` ready for the protocol."""
+
+from __future__ import annotations
+
+from asmg_tf.data.interactions import Interactions
+from asmg_tf.data.periods import HIST_LEN, PeriodSet, Protocol
+from asmg_tf.data.preprocess import build_samples
+from asmg_tf.data.split import split_periods
+
+
+def make_period_set(
+    inter: Interactions,
+    *,
+    split: str = "count",
+    num_periods: int = 31,
+    protocol: Protocol | None = None,
+    tie_policy: str | None = None,
+    seed: int = 1234,
+    hist_len: int = HIST_LEN,
+) -> PeriodSet:
+    """Preprocess ``inter`` (histories, negatives, id remapping) and cut it into ``num_periods`` periods."""
+    samples, info = build_samples(inter, seed=seed, hist_len=hist_len)
+    periods = split_periods(samples, split, num_periods, tie_policy or inter.tie_policy)
+    empty = [t for t, p in enumerate(periods, start=1) if len(p) == 0]
+    if empty:
+        raise ValueError(f"{inter.name}: periods {empty} are empty; use fewer periods or another --split")
+    summary = inter.summary()
+    summary.update(samples=len(samples), samples_in_periods=sum(len(p) for p in periods), split=split)
+    return PeriodSet(
+        name=inter.name,
+        kind=inter.kind,
+        periods=periods,
+        num_users=info["num_users"],
+        num_items=info["num_items"],
+        num_categories=info["num_categories"],
+        item_categories=info["item_categories"],
+        protocol=protocol or Protocol.scaled(len(periods)),
+        summary=summary,
+    )
