@@ -1,0 +1,1 @@
+"""``asmg bench``: compare update methods on the same periods."""

@@ -1,0 +1,129 @@
+"""``asmg bench``: prepare (or reuse) the periods, pretrain (or reuse), run each method, report."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+
+from asmg_tf.bench.cache import data_key, default_cache_root, train_key
+from asmg_tf.bench.report import format_table, plot_results, write_results
+from asmg_tf.bench.runner import run_method
+from asmg_tf.data.periods import PeriodSet
+from asmg_tf.models.presets import preset
+from asmg_tf.updaters import METHODS, Context
+
+
+@dataclasses.dataclass
+class BenchSpec:
+    data: str | None = None  # file/folder; None = the synthetic stream
+    format: str | None = None
+    split: str | None = None
+    num_periods: int = 31
+    seed: int = 1234
+    methods: tuple[str, ...] = ("iu",)
+    out: str = "runs/bench"
+    cache_dir: str | None = None
+    learning_rate: float | None = None
+    batch_size: int | None = None
+    pretrain_epochs: int | None = None
+    options: dict = dataclasses.field(default_factory=dict)  # {method: {key: value}}
+    synthetic: dict = dataclasses.field(default_factory=dict)  # options of the synthetic stream
+    plot: bool = True
+    quiet: bool = False
+
+
+def _log(spec: BenchSpec):
+    def log(msg: str) -> None:
+        if not spec.quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+    return log
+
+
+def load_periods(spec: BenchSpec, cache_root: str, log=print) -> tuple[PeriodSet, str, float]:
+    """The period set for ``spec``, from the cache when possible. Returns (periods, cache dir, seconds)."""
+    settings = {"format": spec.format, "split": spec.split, "num_periods": spec.num_periods, "seed": spec.seed}
+    if spec.data is None:
+        settings["synthetic"] = spec.synthetic
+    key = data_key(spec.data, **settings)
+    name = os.path.basename(os.path.normpath(spec.data)) if spec.data else "synthetic"
+    ddir = os.path.join(cache_root, f"{name}-{key}")
+    pdir = os.path.join(ddir, "periods")
+    if os.path.exists(os.path.join(pdir, "meta.json")):
+        log(f"periods: cached in {pdir}")
+        return PeriodSet.load(pdir), ddir, 0.0
+    start = time.perf_counter()
+    if spec.data is None:
+        from asmg_tf.data.build import make_period_set
+        from asmg_tf.data.synthetic import synthetic_stream
+
+        inter = synthetic_stream(seed=spec.seed, num_periods=spec.num_periods, **spec.synthetic)
+        periods = make_period_set(inter, split=spec.split or "day", num_periods=spec.num_periods, seed=spec.seed)
+    else:
+        from asmg_tf.data.load import load_period_set
+
+        periods = load_period_set(spec.data, format=spec.format, split=spec.split, num_periods=spec.num_periods, seed=spec.seed)
+    seconds = time.perf_counter() - start
+    periods.summary["preprocess_seconds"] = seconds
+    periods.save(pdir)
+    log(f"periods: {periods.name} preprocessed in {seconds:.1f} s -> {pdir}")
+    return periods, ddir, seconds
+
+
+def run_bench(spec: BenchSpec) -> dict:
+    """Run every method of ``spec`` and write ``results.json``, ``per_period.csv`` and the plot under ``spec.out``."""
+    from tqdm.auto import tqdm
+
+    log = _log(spec)
+    unknown = [m for m in spec.methods if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"unknown method(s) {unknown}; available: {', '.join(sorted(METHODS))}")
+    cache_root = spec.cache_dir or default_cache_root()
+    stages: dict[str, float] = {}
+    periods, ddir, stages["preprocess_seconds"] = load_periods(spec, cache_root, log)
+    config = preset(periods.kind).replace(
+        learning_rate=spec.learning_rate, batch_size=spec.batch_size, pretrain_epochs=spec.pretrain_epochs
+    )
+    proto = periods.protocol
+    log(
+        f"{periods.name}: {len(periods.periods)} periods, {sum(map(len, periods.periods))} samples, "
+        f"{periods.num_users} users, {periods.num_items} items, {periods.num_categories} categories; "
+        f"lr {config.learning_rate}, batch {config.batch_size}"
+    )
+    ctx = Context(periods, config, os.path.join(ddir, f"train-{train_key(config)}"), options=spec.options, log=log)
+    start = time.perf_counter()
+    ctx.pretrained()
+    stages["pretrain_seconds"] = ctx.pretrain_info()["seconds"]
+    stages["pretrain_wall_seconds"] = time.perf_counter() - start
+
+    results = {
+        "dataset": periods.name,
+        "test_iterations": list(proto.test_iterations),
+        "config": dataclasses.asdict(config),
+        "data_summary": periods.meta(),
+        "stages": stages,
+        "methods": {},
+    }
+    os.makedirs(spec.out, exist_ok=True)
+    for name in spec.methods:
+        bar = tqdm(total=proto.test_end - proto.update_start + 1, desc=f"{name:<16}", unit="period", disable=spec.quiet,
+                   file=sys.stderr)
+
+        def on_iteration(i: int, row: dict, bar=bar) -> None:
+            bar.set_postfix(i=i, auc=f"{row['auc']:.4f}")
+            bar.update(1)
+
+        start = time.perf_counter()
+        summary = run_method(name, ctx, spec.out, options=spec.options.get(name), on_iteration=on_iteration)
+        bar.close()
+        summary["wall_seconds"] = time.perf_counter() - start
+        results["methods"][name] = summary
+        write_results(spec.out, results)
+    if spec.plot:
+        results["plot"] = plot_results(spec.out, results)
+    write_results(spec.out, results)
+    print(format_table(results))
+    print(f"results: {os.path.join(spec.out, 'results.json')}")
+    return results

@@ -1,0 +1,18 @@
+"""One decorator that registers a public layer for Keras serialization under the ``asmg`` package."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+PACKAGE = "asmg"
+
+
+def register(cls):
+    """Register ``cls`` as ``asmg>ClassName`` so saved models and configs reload it without custom_objects."""
+    return tf.keras.utils.register_keras_serializable(package=PACKAGE)(cls)
+
+
+def fresh_initializer(initializer) -> tf.keras.initializers.Initializer:
+    """A new initializer instance per weight: an unseeded Keras initializer instance reused across weights
+    returns the same values every call, which would make e.g. two embedding tables identical."""
+    return tf.keras.initializers.deserialize(tf.keras.initializers.serialize(tf.keras.initializers.get(initializer)))

@@ -1,0 +1,66 @@
+"""Pretraining (asmg-method.md §1.3): periods 1..10 for 10 epochs, keep the epoch with the best AUC on period 11.
+
+The kept state is the model *and* its Adam state at that epoch: every later stage restores both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import tensorflow as tf
+
+from asmg_tf.data.periods import PeriodSet
+from asmg_tf.models.embedding_mlp import EmbeddingMLPRanker
+from asmg_tf.models.presets import TrainConfig
+from asmg_tf.training.loop import compile_model, ensure_built, evaluate, make_optimizer, train_epoch
+from asmg_tf.training.state import restore_snapshot, snapshot
+
+
+def build_model(periods: PeriodSet, config: TrainConfig, *, seed: int | None = None) -> EmbeddingMLPRanker:
+    """A fresh, built base model sized for ``periods`` (seeded initialisation)."""
+    tf.keras.utils.set_random_seed(config.seed if seed is None else seed)
+    model = EmbeddingMLPRanker(
+        periods.num_users, periods.num_items, periods.num_categories, embedding_dim=config.embedding_dim
+    )
+    ensure_built(model)
+    return model
+
+
+def new_trainable(periods: PeriodSet, config: TrainConfig, *, learning_rate: float | None = None):
+    """(model, optimizer), compiled together."""
+    model = build_model(periods, config)
+    optimizer = make_optimizer(learning_rate or config.learning_rate)
+    compile_model(model, optimizer)
+    return model, optimizer
+
+
+@dataclasses.dataclass
+class PretrainResult:
+    epochs: list[dict]
+    best_epoch: int  # 1-based
+
+
+def pretrain(
+    model: tf.keras.Model,
+    optimizer: tf.keras.optimizers.Optimizer,
+    periods: PeriodSet,
+    config: TrainConfig,
+    *,
+    on_epoch: Callable[[int, dict], None] | None = None,
+) -> PretrainResult:
+    """Train ``model`` in place on the pretraining periods; leave it (and ``optimizer``) at the best epoch."""
+    proto = periods.protocol
+    data = periods.periods_range(1, proto.pretrain_end)
+    val = periods.period(proto.update_start)
+    best, best_auc, history = None, -float("inf"), []
+    for epoch in range(1, config.pretrain_epochs + 1):
+        loss = train_epoch(model, data, periods.item_categories, config.batch_size, shuffle=True, seed=config.seed + epoch)
+        metrics = {"epoch": epoch, "train_loss": loss, **evaluate(model, val, periods.item_categories)}
+        history.append(metrics)
+        if on_epoch:
+            on_epoch(epoch, metrics)
+        if metrics["auc"] > best_auc or best is None:
+            best_auc, best = metrics["auc"], (epoch, snapshot(model, optimizer))
+    restore_snapshot(model, optimizer, best[1])
+    return PretrainResult(history, best[0])

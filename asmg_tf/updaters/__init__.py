@@ -1,0 +1,31 @@
+"""Update methods behind one interface (``UpdateMethod``) and a registry by name for ``asmg bench``."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from asmg_tf.updaters.base import UpdateMethod
+from asmg_tf.updaters.context import Context
+from asmg_tf.updaters.iu import IncrementalUpdate
+
+#: name -> factory(ctx, **options) -> UpdateMethod
+METHODS: dict[str, Callable[..., UpdateMethod]] = {
+    "iu": IncrementalUpdate,
+}
+
+
+def register_method(name: str, factory: Callable[..., UpdateMethod]) -> None:
+    METHODS[name] = factory
+
+
+def make_method(name: str, ctx: Context, **options) -> UpdateMethod:
+    try:
+        factory = METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}") from None
+    method = factory(ctx, **options)
+    method.name = name
+    return method
+
+
+__all__ = ["Context", "IncrementalUpdate", "METHODS", "UpdateMethod", "make_method", "register_method"]

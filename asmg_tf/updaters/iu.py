@@ -1,0 +1,23 @@
+"""IU, the conventional incremental update: Θ_i = one epoch on D_i starting from Θ_{i-1} (and its Adam state)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from asmg_tf.updaters.base import UpdateMethod
+
+
+class IncrementalUpdate(UpdateMethod):
+    """Serves the IU chain kept in the shared context (so ASMG reads the very same models)."""
+
+    name = "iu"
+
+    def start(self) -> None:
+        self._model = None
+
+    def serve(self, i: int) -> tf.keras.Model:
+        record = self.ctx.iu_record()
+        self._model = self.ctx.iu_model(i, getattr(self, "_model", None))
+        # report the chain's compute time for this period, also when it came from the cache
+        self.reported_seconds = self.ctx.iu_record()["seconds"].get(str(i), record["seconds"].get(str(i)))
+        return self._model
