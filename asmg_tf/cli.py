@@ -46,10 +46,21 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--lr", type=float, help="base-model learning rate (default: the paper's for the data kind)")
     p.add_argument("--batch-size", type=int, help="base-model batch size (default: the paper's for the data kind)")
     p.add_argument("--pretrain-epochs", type=int, help="pretraining epochs (default 10)")
-    p.add_argument("--option", action="append", default=[], type=_parse_option, metavar="METHOD.KEY=VALUE",
-                   help="a method option, e.g. asmg_gru_multi.k=4 (repeatable)")
-    p.add_argument("--synthetic", action="append", default=[], metavar="KEY=VALUE",
-                   help="synthetic stream option, e.g. num_users=50000 (repeatable)")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        type=_parse_option,
+        metavar="METHOD.KEY=VALUE",
+        help="a method option, e.g. asmg_gru_multi.k=4 (repeatable)",
+    )
+    p.add_argument(
+        "--synthetic",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="synthetic stream option, e.g. num_users=50000 (repeatable)",
+    )
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--list-methods", action="store_true", help="print the available methods and exit")

@@ -64,7 +64,9 @@ def load_periods(spec: BenchSpec, cache_root: str, log=print) -> tuple[PeriodSet
     else:
         from asmg_tf.data.load import load_period_set
 
-        periods = load_period_set(spec.data, format=spec.format, split=spec.split, num_periods=spec.num_periods, seed=spec.seed)
+        periods = load_period_set(
+            spec.data, format=spec.format, split=spec.split, num_periods=spec.num_periods, seed=spec.seed
+        )
     seconds = time.perf_counter() - start
     periods.summary["preprocess_seconds"] = seconds
     periods.save(pdir)
@@ -108,8 +110,13 @@ def run_bench(spec: BenchSpec) -> dict:
     }
     os.makedirs(spec.out, exist_ok=True)
     for name in spec.methods:
-        bar = tqdm(total=proto.test_end - proto.update_start + 1, desc=f"{name:<16}", unit="period", disable=spec.quiet,
-                   file=sys.stderr)
+        bar = tqdm(
+            total=proto.test_end - proto.update_start + 1,
+            desc=f"{name:<16}",
+            unit="period",
+            disable=spec.quiet,
+            file=sys.stderr,
+        )
 
         def on_iteration(i: int, row: dict, bar=bar) -> None:
             bar.set_postfix(i=i, auc=f"{row['auc']:.4f}")

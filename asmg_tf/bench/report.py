@@ -58,7 +58,10 @@ def plot_results(out_dir: str, results: dict, filename: str = "auc_per_period.pn
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     its = results["test_iterations"]
-    for ax, key, title in ((axes[0], "auc", "AUC (higher is better)"), (axes[1], "logloss", "LogLoss (lower is better)")):
+    for ax, key, title in (
+        (axes[0], "auc", "AUC (higher is better)"),
+        (axes[1], "logloss", "LogLoss (lower is better)"),
+    ):
         for name, r in results["methods"].items():
             xs = [p["iteration"] for p in r["per_period"]]
             ax.plot(xs, [p[key] for p in r["per_period"]], marker=".", label=name, linewidth=2 if name == "iu" else 1.2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from asmg_tf.training.state import read_checkpoint, write_checkpoint
 from asmg_tf.updaters import Context, make_method

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -54,7 +54,7 @@ class Protocol:
         return range(self.test_start, self.test_end + 1)
 
     @classmethod
-    def scaled(cls, num_periods: int) -> "Protocol":
+    def scaled(cls, num_periods: int) -> Protocol:
         """The paper's protocol for 31 periods, stretched to ``num_periods`` (pretrain ~1/3, test the last ~7/31)."""
         if num_periods == 31:
             return cls()
@@ -79,11 +79,11 @@ class PeriodData:
     def __len__(self) -> int:
         return int(self.user.shape[0])
 
-    def take(self, index: np.ndarray | slice) -> "PeriodData":
+    def take(self, index: np.ndarray | slice) -> PeriodData:
         return PeriodData(**{k: getattr(self, k)[index] for k in _ARRAYS})
 
     @staticmethod
-    def concat(parts: Sequence["PeriodData"]) -> "PeriodData":
+    def concat(parts: Sequence[PeriodData]) -> PeriodData:
         return PeriodData(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in _ARRAYS})
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -106,7 +106,9 @@ class PeriodSet:
 
     def __post_init__(self) -> None:
         if len(self.periods) != self.protocol.num_periods:
-            raise ValueError(f"{self.name}: {len(self.periods)} periods but the protocol expects {self.protocol.num_periods}")
+            raise ValueError(
+                f"{self.name}: {len(self.periods)} periods but the protocol expects {self.protocol.num_periods}"
+            )
 
     def period(self, t: int) -> PeriodData:
         """Period ``t`` (1-based, as in the paper)."""
@@ -158,7 +160,7 @@ class PeriodSet:
             shutil.rmtree(tmp, ignore_errors=True)
 
     @classmethod
-    def load(cls, directory: str) -> "PeriodSet":
+    def load(cls, directory: str) -> PeriodSet:
         with open(os.path.join(directory, "meta.json")) as f:
             meta = json.load(f)
         with np.load(os.path.join(directory, "arrays.npz"), allow_pickle=False) as z:

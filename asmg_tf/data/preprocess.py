@@ -104,7 +104,9 @@ def build_samples(inter: Interactions, *, seed: int = 1234, hist_len: int = HIST
         k_sorted, t_sorted = keys[order_k], hist_time[order_k]
         first = np.ones(k_sorted.shape[0], dtype=bool)
         first[1:] = k_sorted[1:] != k_sorted[:-1]
-        neg = _sample_negatives(user, hist_time, (k_sorted[first], t_sorted[first]), n_items, np.random.default_rng(seed))
+        neg = _sample_negatives(
+            user, hist_time, (k_sorted[first], t_sorted[first]), n_items, np.random.default_rng(seed)
+        )
         # interleave: positive j at 2j, its negative at 2j+1
         user = np.repeat(user, 2)
         item = np.stack([item, neg], axis=1).reshape(-1)

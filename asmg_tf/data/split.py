@@ -48,7 +48,9 @@ def split_calendar(samples: PeriodData, unit: str, num_periods: int | None = Non
     return parts
 
 
-def split_periods(samples: PeriodData, by: str = "count", num_periods: int = 31, tie_policy: str = "exact") -> list[PeriodData]:
+def split_periods(
+    samples: PeriodData, by: str = "count", num_periods: int = 31, tie_policy: str = "exact"
+) -> list[PeriodData]:
     if by == "count":
         return split_equal_count(samples, num_periods, tie_policy)
     if by in SPLITS:

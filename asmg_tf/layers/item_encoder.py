@@ -48,7 +48,9 @@ class ItemEncoder(tf.keras.layers.Layer):
         self.embedding_dim = int(embedding_dim)
         self.embeddings_initializer = tf.keras.initializers.get(embeddings_initializer)
         self.item_embedding = tf.keras.layers.Embedding(
-            self.num_items, self.embedding_dim, embeddings_initializer=fresh_initializer(self.embeddings_initializer),
+            self.num_items,
+            self.embedding_dim,
+            embeddings_initializer=fresh_initializer(self.embeddings_initializer),
             name="item_embedding",
         )
         self.category_embedding = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
@@ -107,5 +107,5 @@ class EmbeddingMLPRanker(tfrs.models.Model):
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> "EmbeddingMLPRanker":
+    def from_config(cls, config: dict) -> EmbeddingMLPRanker:
         return cls(**config)

@@ -15,7 +15,7 @@ class TrainConfig:
     embedding_dim: int = 8
     seed: int = 123
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 

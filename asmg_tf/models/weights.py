@@ -39,7 +39,9 @@ def set_weights(model: tf.keras.Model, weights: dict[str, np.ndarray]) -> None:
     variables = named_trainable_variables(model)
     missing, extra = set(variables) - set(weights), set(weights) - set(variables)
     if missing or extra:
-        raise ValueError(f"weights do not match model {model.name!r}: missing {sorted(missing)}, unexpected {sorted(extra)}")
+        raise ValueError(
+            f"weights do not match model {model.name!r}: missing {sorted(missing)}, unexpected {sorted(extra)}"
+        )
     for k, v in variables.items():
         if tuple(v.shape) != tuple(np.shape(weights[k])):
             raise ValueError(f"{k}: model has shape {tuple(v.shape)}, weights have {tuple(np.shape(weights[k]))}")

@@ -37,7 +37,7 @@ def train_epoch(
     shuffle: bool = True,
     seed: int | None = None,
 ) -> float:
-    """One epoch over ``data``; returns the mean training loss."""
+    """One epoch over ``data``; returns the loss of the last batch (what ``tfrs.Model.train_step`` reports)."""
     ds = make_dataset(data, item_categories, batch_size, shuffle=shuffle, seed=seed)
     history = model.fit(ds, epochs=1, verbose=0)
     return float(history.history["loss"][-1])

@@ -6,7 +6,7 @@ The kept state is the model *and* its Adam state at that epoch: every later stag
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -55,7 +55,9 @@ def pretrain(
     val = periods.period(proto.update_start)
     best, best_auc, history = None, -float("inf"), []
     for epoch in range(1, config.pretrain_epochs + 1):
-        loss = train_epoch(model, data, periods.item_categories, config.batch_size, shuffle=True, seed=config.seed + epoch)
+        loss = train_epoch(
+            model, data, periods.item_categories, config.batch_size, shuffle=True, seed=config.seed + epoch
+        )
         metrics = {"epoch": epoch, "train_loss": loss, **evaluate(model, val, periods.item_categories)}
         history.append(metrics)
         if on_epoch:

@@ -28,7 +28,7 @@ class UpdateMethod(abc.ABC):
     #: registry name, e.g. "iu"
     name: str = ""
 
-    def __init__(self, ctx: "Context", **options: Any):
+    def __init__(self, ctx: Context, **options: Any):
         self.ctx = ctx
         self.options = options
         #: compute seconds of the last iteration when the method knows better than wall time (e.g. cached work)

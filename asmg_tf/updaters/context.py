@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -74,8 +75,12 @@ class Context:
         """AUC and LogLoss of ``model`` on period ``t``."""
         return evaluate(model, self.period(t), self.item_categories)
 
-    def train_epoch(self, model: tf.keras.Model, data, *, shuffle: bool = True, seed: int | None = None, batch_size=None):
-        return train_epoch(model, data, self.item_categories, batch_size or self.config.batch_size, shuffle=shuffle, seed=seed)
+    def train_epoch(
+        self, model: tf.keras.Model, data, *, shuffle: bool = True, seed: int | None = None, batch_size=None
+    ):
+        return train_epoch(
+            model, data, self.item_categories, batch_size or self.config.batch_size, shuffle=shuffle, seed=seed
+        )
 
     def new_trainable(self, learning_rate: float | None = None):
         """A fresh (model, optimizer) pair of the base architecture."""
@@ -98,7 +103,9 @@ class Context:
             optimizer,
             self.periods,
             self.config,
-            on_epoch=lambda e, m: self.log(f"  epoch {e}: loss {m['train_loss']:.4f}, period-{self.protocol.update_start} AUC {m['auc']:.4f}"),
+            on_epoch=lambda e, m: self.log(
+                f"  epoch {e}: last-batch loss {m['train_loss']:.4f}, period-{self.protocol.update_start} AUC {m['auc']:.4f}"
+            ),
         )
         seconds = time.perf_counter() - start
         write_checkpoint(ckpt, model=model, optimizer=optimizer)
