@@ -18,14 +18,20 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" ]]; t
 fi
 
 base_exe=$("$PY_BASE" -c 'import os, sys; print(os.path.realpath(sys.executable))')
-glibc=$(ldd --version | head -n1 | grep -oE '[0-9]+\.[0-9]+$')
-needs_private_glibc() { [[ "$(printf '%s\n2.39\n' "$glibc" | sort -V | head -n1)" != "2.39" ]]; }
+# (awk reads all of ldd's output: `| head` would SIGPIPE ldd and, under pipefail, end the script silently)
+glibc=$(ldd --version 2>/dev/null | awk 'NR == 1 {print $NF}')
+needs_private_glibc() { [[ "$(printf '%s\n2.39\n' "$glibc" | sort -V | sed -n 1p)" != "2.39" ]]; }
 
 echo "[bootstrap] python: $base_exe, glibc: $glibc"
-rm -rf "$VENV"
-"$base_exe" -m venv "$VENV"
+if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+  # A working venv whose inputs changed: install in place (pip skips what is already satisfied).
+  echo "[bootstrap] updating $VENV in place"
+else
+  rm -rf "$VENV"
+  "$base_exe" -m venv "$VENV"
+fi
 
-if needs_private_glibc; then
+if needs_private_glibc && [[ ! -d "$VENV/glibc-root" ]]; then
   GROOT="$VENV/glibc-root"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
@@ -48,10 +54,12 @@ WRAP
 fi
 
 PY="$VENV/bin/python"
-"$PY" -m pip install -q --upgrade pip
-"$PY" -m pip install -q -c "$ROOT/constraints.txt" "tfx[kfp]==1.21.0" tensorflow-recommenders tensorflow-serving-api \
+# Some machines' pip config names find-links folders that do not exist; hide that noise, keep real errors.
+pip_quiet() { "$PY" -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+pip_quiet install -q --upgrade pip
+pip_quiet install -q -c "$ROOT/constraints.txt" "tfx[kfp]==1.21.0" tensorflow-recommenders tensorflow-serving-api \
   -r "$ROOT/requirements-dev.txt"
-"$PY" -m pip install -q --no-deps -e "$ROOT"
+pip_quiet install -q --no-deps -e "$ROOT"
 "$PY" -m pip check
 echo "$want" > "$STAMP"
 echo "[bootstrap] ready: $PY"
