@@ -1,0 +1,209 @@
+"""Serving load benchmark: Predict over gRPC (loopback) beside the in-process signature call (the floor).
+
+    .venv/bin/python benchmarks/bench_serving.py [--requests 1000] [--batch-requests 200] [--max-seconds 20]
+
+Exports a model of the given table sizes (random weights: latency does not depend on training), starts
+``asmg serve`` in a separate process on 127.0.0.1 (an ephemeral port), and measures for each signature
+(``serving_default`` over tf.Examples, ``predict_raw`` over id tensors):
+
+* batch 1: p50/p99 latency of sequential calls;
+* batch 256: p50 latency and throughput (rows/s) of sequential calls, and throughput with ``--in-flight``
+  concurrent calls.
+
+The floor is the same exported signature called in-process through a TF1 session (``session.make_callable`` on
+the signature's tensor names): no gRPC, no proto conversion. Each phase stops at ``--requests`` (or
+``--batch-requests``) calls or ``--max-seconds``, whichever comes first. Figures go to stdout and ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import serving  # noqa: E402,F401  (legacy Keras before TensorFlow)
+
+
+def make_inputs(rng, n: int, users: int, items: int, categories_table) -> dict:
+    """``n`` random rows: serialized tf.Examples and the equivalent raw tensors (histories of 0-30 items)."""
+    import numpy as np
+
+    from serving import schema as S
+
+    hist_len = rng.randint(0, S.MAX_HIST + 1, size=n)
+    hist = rng.randint(0, items, size=(n, S.MAX_HIST)) * (np.arange(S.MAX_HIST)[None] < hist_len[:, None])
+    user, item = rng.randint(0, users, size=n), rng.randint(0, items, size=n)
+    rows = [
+        {"user": int(u), "item": int(i), "hist": h[:length].tolist()}
+        for u, i, h, length in zip(user, item, hist, hist_len)
+    ]
+    raw = {"user": user, "item": item, "hist": hist, "hist_len": hist_len}
+    if categories_table is not None:
+        raw["item_cats"] = categories_table[item]
+        raw["hist_cats"] = categories_table[hist]
+    return {
+        "serving_default": {"examples": np.array(S.serialize_examples(rows), dtype=object)},
+        "predict_raw": {k: np.asarray(v, np.int64) for k, v in raw.items()},
+    }
+
+
+def timed(call: Callable[[], object], count: int, max_seconds: float, warmup: int = 20) -> list[float]:
+    """Latencies (s) of up to ``count`` calls within ``max_seconds`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        call()
+    out, stop = [], time.perf_counter() + max_seconds
+    while len(out) < count and time.perf_counter() < stop:
+        start = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def summary(latencies: list[float], batch: int) -> dict:
+    import numpy as np
+
+    lat = np.array(latencies)
+    return {
+        "calls": len(lat),
+        "p50_ms": float(np.percentile(lat, 50) * 1e3),
+        "p99_ms": float(np.percentile(lat, 99) * 1e3),
+        "rows_per_s": float(batch * len(lat) / lat.sum()),
+    }
+
+
+def concurrent_throughput(stub, request, batch: int, count: int, in_flight: int, max_seconds: float) -> dict:
+    """Rows/s with ``in_flight`` Predict futures outstanding."""
+    for _ in range(5):
+        stub.Predict(request, timeout=30)
+    start, done, pending = time.perf_counter(), 0, []
+    stop = start + max_seconds
+    while done < count and time.perf_counter() < stop:
+        while len(pending) < in_flight:
+            pending.append(stub.Predict.future(request, timeout=30))
+        pending.pop(0).result()
+        done += 1
+    for f in pending:
+        f.result()
+        done += 1
+    elapsed = time.perf_counter() - start
+    return {"calls": done, "in_flight": in_flight, "rows_per_s": batch * done / elapsed}
+
+
+def start_server(base: str, name: str):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asmg_tf.cli", "serve", "--model-base-path", base, "--model-name", name, "--port", "0",
+         "--rest-api-port", "-1", "--file-system-poll-wait-seconds", "0", "--max-batch-size", "0"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "ready grpc=" in line:
+            return proc, line.split("grpc=")[1].split()[0]
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise RuntimeError("asmg serve did not start (run it by hand to see why)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--users", type=int, default=4000)
+    p.add_argument("--items", type=int, default=3000)
+    p.add_argument("--categories", type=int, default=50, help="0: a model without categories")
+    p.add_argument("--requests", type=int, default=1000, help="batch-1 calls per phase")
+    p.add_argument("--batch-requests", type=int, default=200, help="batch-256 calls per phase")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--in-flight", type=int, default=4)
+    p.add_argument("--max-seconds", type=float, default=20.0, help="time limit per phase")
+    p.add_argument("--json", help="write the figures here")
+    args = p.parse_args(argv)
+
+    import grpc
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
+
+    from asmg_tf.models import EmbeddingMLPRanker
+    from serving.export import export_model
+    from serving.server.servable import Servable
+
+    tf.keras.utils.set_random_seed(0)
+    model = EmbeddingMLPRanker(args.users, args.items, args.categories)
+    model(model.example_features())
+    rng = np.random.RandomState(0)
+    table = rng.randint(0, args.categories, size=(args.items, 1)).astype(np.int32) if args.categories else None
+    inputs = {
+        1: make_inputs(rng, 1, args.users, args.items, table),
+        args.batch: make_inputs(rng, args.batch, args.users, args.items, table),
+    }
+    results = {
+        "config": vars(args),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "signatures": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as base:
+        path = export_model(model, base, "asmg", version=1, item_categories=table)
+        servable = Servable("asmg", 1, path)
+        proc, target = start_server(os.path.join(base, "asmg"), "asmg")
+        channel = grpc.insecure_channel(target)
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        try:
+            for signature in ("serving_default", "predict_raw"):
+                sig = servable.signature_defs[signature]
+                keys = sorted(sig.inputs)
+                fn = servable.session.make_callable(
+                    sig.outputs["click_probability"].name, [sig.inputs[k].name for k in keys]
+                )
+                row = {}
+                for batch in (1, args.batch):
+                    feeds = [inputs[batch][signature][k] for k in keys]
+                    request = predict_pb2.PredictRequest(
+                        model_spec=model_pb2.ModelSpec(name="asmg", signature_name=signature),
+                        output_filter=["click_probability"],
+                    )
+                    for k, v in inputs[batch][signature].items():
+                        request.inputs[k].CopyFrom(tf.make_tensor_proto(v))
+                    count = args.requests if batch == 1 else args.batch_requests
+                    row[f"in_process_b{batch}"] = summary(
+                        timed(functools.partial(fn, *feeds), count, args.max_seconds), batch
+                    )
+                    row[f"grpc_b{batch}"] = summary(
+                        timed(functools.partial(stub.Predict, request, timeout=30), count, args.max_seconds), batch
+                    )
+                    if batch != 1:
+                        row[f"grpc_b{batch}_concurrent"] = concurrent_throughput(
+                            stub, request, batch, count, args.in_flight, args.max_seconds
+                        )
+                results["signatures"][signature] = row
+        finally:
+            channel.close()
+            proc.terminate()
+            proc.wait(timeout=60)
+            servable.close()
+    print(f"machine: {results['machine']}; model: {args.users} users, {args.items} items, {args.categories} categories")
+    print(f"{'signature':16} {'path':28} {'calls':>6} {'p50 ms':>8} {'p99 ms':>8} {'rows/s':>10}")
+    for signature, row in results["signatures"].items():
+        for name, r in row.items():
+            p50 = f"{r['p50_ms']:8.3f}" if "p50_ms" in r else " " * 8
+            p99 = f"{r['p99_ms']:8.3f}" if "p99_ms" in r else " " * 8
+            print(f"{signature:16} {name:28} {r['calls']:6d} {p50} {p99} {r['rows_per_s']:10.0f}")
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The ``asmg serve | predict | rank | export`` commands (argument parsing lives in ``asmg_tf.cli``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+
+from serving.errors import BadInputError, ServingError
+
+
+def _ids(text: str, what: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise BadInputError(f"{what} must be comma-separated integer ids, got {text!r}") from None
+
+
+def _fail(command: str, error: Exception) -> int:
+    print(f"asmg {command}: {error}", file=sys.stderr)
+    return 1
+
+
+def serve(args) -> int:
+    """Run the local server until SIGINT/SIGTERM."""
+    from serving.model_config import ModelEntry
+    from serving.server import LocalServer
+
+    if args.model_base_path:
+        if not os.path.isdir(args.model_base_path):
+            return _fail("serve", f"--model-base-path {args.model_base_path}: no such folder")
+        entries, config_file = [ModelEntry(args.model_name, os.path.abspath(args.model_base_path))], None
+    else:
+        if not os.path.isfile(args.model_config_file):
+            return _fail("serve", f"--model-config-file {args.model_config_file}: no such file")
+        entries, config_file = None, args.model_config_file
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"asmg serve: WARNING binding {args.host}: reachable beyond this machine, without TLS or auth",
+            file=sys.stderr,
+        )
+    try:
+        server = LocalServer(
+            entries,
+            config_file=config_file,
+            host=args.host,
+            port=args.port,
+            rest_port=None if args.rest_api_port < 0 else args.rest_api_port,
+            poll_seconds=args.file_system_poll_wait_seconds,
+            config_poll_seconds=args.model_config_file_poll_wait_seconds,
+            max_batch_size=args.max_batch_size,
+            workers=args.workers,
+            log=lambda m: print(f"asmg serve: {m}", file=sys.stderr, flush=True),
+        )
+    except (OSError, ValueError, ServingError) as e:
+        return _fail("serve", e)
+    except Exception as e:  # e.g. a label pointing at a version that did not load
+        return _fail("serve", f"{type(e).__name__}: {e}")
+    rest = f" rest=http://{args.host}:{server.rest_port}" if server.rest_port else ""
+    print(
+        f"asmg serve: ready grpc={server.target}{rest} (development server; production uses tensorflow/serving)",
+        flush=True,
+    )
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.stop()
+    return 0
+
+
+def _client(args, **kwargs):
+    from serving.client import ServingClient
+
+    return ServingClient(
+        args.target, args.model, version=args.version, label=args.label, timeout_s=args.timeout, **kwargs
+    )
+
+
+def _rows(args) -> list[dict]:
+    if args.input:
+        stream = sys.stdin if args.input == "-" else open(args.input)
+        try:
+            rows = []
+            for n, line in enumerate(stream, start=1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise BadInputError(f"{args.input}:{n}: not JSON ({e})") from None
+        finally:
+            if stream is not sys.stdin:
+                stream.close()
+        return rows
+    if args.user is None or not args.item:
+        raise BadInputError("give --user and --item (and optionally --hist), or --input FILE")
+    hist = _ids(args.hist, "--hist")
+    return [{"user": args.user, "item": item, "hist": hist} for item in _ids(args.item, "--item")]
+
+
+def predict(args) -> int:
+    try:
+        rows = _rows(args)
+        with _client(args, max_batch_size=args.batch_size) as client:
+            if args.signature == "serving_default":
+                probs = client.predict_examples(rows)
+            else:
+                for i, r in enumerate(rows):
+                    if not isinstance(r, dict) or "user" not in r or "item" not in r:
+                        raise BadInputError(f"row {i}: needs 'user' and 'item'")
+                probs = client.predict_raw(
+                    [r["user"] for r in rows], [r["item"] for r in rows], [r.get("hist", []) for r in rows]
+                )
+    except (BadInputError, ServingError, OSError) as e:
+        return _fail("predict", e)
+    for row, p in zip(rows, probs):
+        print(json.dumps({"user": row.get("user"), "item": row.get("item"), "click_probability": float(p)}))
+    return 0
+
+
+def rank(args) -> int:
+    try:
+        with _client(args) as client:
+            top = client.rank(args.user, _ids(args.candidates, "--candidates"), _ids(args.hist, "--hist"), args.k)
+    except (BadInputError, ServingError) as e:
+        return _fail("rank", e)
+    print(json.dumps([{"item": i, "score": s} for i, s in top]))
+    return 0
+
+
+def export(args) -> int:
+    from asmg_tf.models.weights import load_weights_npz
+    from serving.export import export_model, model_from_weights
+    from serving.model_config import ModelEntry, write_model_config
+
+    try:
+        model = model_from_weights(load_weights_npz(args.weights))
+        categories = None
+        if args.periods:
+            from asmg_tf.data.periods import PeriodSet
+
+            categories = PeriodSet.load(args.periods).item_categories
+        if model.has_categories and categories is None:
+            raise ValueError("the weights have a category table: pass --periods (the PeriodSet they were trained on)")
+        path = export_model(
+            model,
+            args.base_dir,
+            args.name,
+            args.version,
+            categories if model.has_categories else None,
+            warmup=not args.no_warmup,
+        )
+        if args.config_out:
+            write_model_config(args.config_out, [ModelEntry(args.name, os.path.dirname(path))])
+    except (OSError, ValueError, TypeError) as e:
+        return _fail("export", e)
+    print(path)
+    return 0

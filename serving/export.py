@@ -1,0 +1,251 @@
+"""Export a ranker as a TF Serving SavedModel: ``<base_dir>/<name>/<integer version>/``.
+
+Stable entry point for the TFX pipeline and the CLI::
+
+    export_model(model, base_dir, name, version=None, item_categories=None) -> str   # the version directory
+
+The version is written into a hidden temporary folder beside it (``.tmp-*``, a name TF Serving and ``asmg serve``
+ignore) and renamed into place once complete, so a half-written version never appears as a numeric directory.
+
+What is written: a SavedModel whose MetaGraph is tagged ``serve`` with the signatures of ``serving.schema`` (traced
+by ``serving.signatures`` around an out-of-vocabulary-extended copy of the model; classify/regress carry TF
+Serving's method names), ``variables/``, the warm-up records in ``assets.extra/tf_serving_warmup_requests`` and
+``assets.extra/asmg_export.json`` (sizes, config, the OOV rule). Only variables are tracked, not the Keras object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from asmg_tf.models import EmbeddingMLPRanker
+from asmg_tf.models.weights import get_weights, named_trainable_variables, set_weights
+from serving import schema as S
+from serving.signatures import ServingFunctions
+from serving.warmup import warmup_logs, write_warmup
+
+_VERSION = re.compile(r"^[0-9]+$")
+_MAX_VERSION = 2**63 - 1  # TF Serving versions are int64
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+
+
+def list_versions(model_dir: str) -> list[int]:
+    """Numeric version directories of ``model_dir``, ascending (hidden or non-numeric names are ignored)."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(
+        int(n) for n in os.listdir(model_dir) if _VERSION.match(n) and os.path.isdir(os.path.join(model_dir, n))
+    )
+
+
+def next_version(model_dir: str) -> int:
+    """``max(unix seconds now, latest + 1)``: increasing, and comparable with TFX Pusher's Unix-time versions."""
+    versions = list_versions(model_dir)
+    return max(int(time.time()), (versions[-1] + 1) if versions else 0)
+
+
+def oov_extended_weights(weights: dict[str, np.ndarray], target_shapes: dict[str, tuple]) -> dict[str, np.ndarray]:
+    """Weights reshaped for a copy whose tables have one more row: that row is the mean of the others.
+
+    Weights whose shape is unchanged are copied; any other difference is an error.
+    """
+    if set(weights) != set(target_shapes):
+        raise ValueError(
+            f"the serving copy's weights {sorted(target_shapes)} differ from the model's {sorted(weights)}"
+        )
+    out = {}
+    for key, value in weights.items():
+        shape = tuple(target_shapes[key])
+        if shape == value.shape:
+            out[key] = value
+        elif shape == (value.shape[0] + 1, *value.shape[1:]):
+            out[key] = np.concatenate([value, value.mean(axis=0, keepdims=True)], axis=0).astype(value.dtype)
+        else:
+            raise ValueError(f"{key}: cannot extend shape {value.shape} to {shape}")
+    return out
+
+
+def _check_inputs(model, item_categories: np.ndarray | None) -> np.ndarray | None:
+    if not isinstance(model, EmbeddingMLPRanker):
+        raise TypeError(f"export_model serves EmbeddingMLPRanker models, got {type(model).__name__}")
+    if not model.built:
+        raise ValueError("the model has no weights yet: build it (call it once) or load trained weights first")
+    if model.has_categories:
+        if item_categories is None:
+            raise ValueError(
+                f"the model has a category table ({model.num_categories} categories): pass item_categories "
+                "(int [num_items, C], -1 padded), e.g. PeriodSet.item_categories"
+            )
+        table = np.asarray(item_categories)
+        if table.ndim != 2 or table.shape[0] != model.num_items or not np.issubdtype(table.dtype, np.integer):
+            raise ValueError(f"item_categories must be int [{model.num_items}, C], got {table.dtype} {table.shape}")
+        if table.size and (table.min() < -1 or table.max() >= model.num_categories):
+            raise ValueError(
+                f"item_categories values must lie in [-1, {model.num_categories}), got {table.min()}..{table.max()}"
+            )
+        return table.astype(np.int32)
+    if item_categories is not None:
+        raise ValueError("the model has no category table, so item_categories must be None")
+    return None
+
+
+def export_model(
+    model: EmbeddingMLPRanker,
+    base_dir: str,
+    name: str,
+    version: int | None = None,
+    item_categories: np.ndarray | None = None,
+    *,
+    warmup: bool = True,
+) -> str:
+    """Write ``model`` as version ``version`` of model ``name`` under ``base_dir``; return the version directory.
+
+    Args:
+        model: a built ``EmbeddingMLPRanker`` (an IU model or a generated one: same class).
+        base_dir: the model base folder; the model's ``base_path`` for TF Serving is ``base_dir/name``.
+        name: the model name (a single path component).
+        version: a positive integer, or None for ``next_version`` (Unix seconds, and above every existing one).
+        item_categories: the item -> categories table (int ``[num_items, C]``, -1 padded) when the model has
+            categories, else None.
+        warmup: write ``assets.extra/tf_serving_warmup_requests``.
+
+    Raises:
+        FileExistsError: the version already exists (a served version is never overwritten).
+        ValueError / TypeError: bad arguments, with what to do.
+    """
+    table = _check_inputs(model, item_categories)
+    if not name or os.sep in name or name.startswith("."):
+        raise ValueError(f"model name must be a non-hidden single path component, got {name!r}")
+    model_dir = os.path.join(os.path.abspath(base_dir), name)
+    os.makedirs(model_dir, exist_ok=True)
+    version = next_version(model_dir) if version is None else int(version)
+    if not 0 < version <= _MAX_VERSION:
+        raise ValueError(f"version must be a positive int64, got {version}")
+    final = os.path.join(model_dir, str(version))
+    if os.path.exists(final):
+        raise FileExistsError(f"{final} exists: versions are immutable, export a new version number")
+    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
+    try:
+        tmp = os.path.join(staging, "version")
+        _write_saved_model(model, table, tmp)
+        if warmup:
+            write_warmup(tmp, warmup_logs(name, model.has_categories))
+        _write_export_info(model, table, os.path.join(tmp, "assets.extra", "asmg_export.json"))
+        if os.path.exists(final):
+            raise FileExistsError(f"{final} appeared while exporting: another exporter chose the same version")
+        os.rename(tmp, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def _serving_config(model: EmbeddingMLPRanker) -> dict:
+    config = model.get_config()
+    config["num_users"] = model.num_users + 1
+    config["num_items"] = model.num_items + 1
+    if model.num_categories:
+        config["num_categories"] = model.num_categories + 1
+    return config
+
+
+def _write_saved_model(model: EmbeddingMLPRanker, table: np.ndarray | None, path: str) -> None:
+    """Trace the signatures around an OOV-extended copy of ``model`` and save them with tag ``serve``."""
+    serving_model = type(model).from_config(_serving_config(model))
+    serving_model(serving_model.example_features())
+    variables = named_trainable_variables(serving_model)
+    set_weights(
+        serving_model, oov_extended_weights(get_weights(model), {k: tuple(v.shape) for k, v in variables.items()})
+    )
+    table_var = None
+    if table is not None:
+        padded = np.concatenate([table, np.full([1, table.shape[1]], -1, np.int32)])
+        table_var = tf.Variable(padded, trainable=False, name="item_categories")
+    signatures = ServingFunctions(
+        serving_model, model.num_users, model.num_items, model.num_categories, table_var
+    ).signatures()
+    # Track only the variables: saving the Keras object itself would add its own traced functions and metadata,
+    # which TF Serving never reads (and tfrs models are known to trip on, recommenders#131).
+    root = tf.Module()
+    root.serving_variables = list(serving_model.variables) + ([table_var] if table_var is not None else [])
+    tf.saved_model.save(root, path, signatures=signatures)
+    set_method_names(path, {S.CLASSIFY_SIGNATURE: CLASSIFY_METHOD, S.REGRESS_SIGNATURE: REGRESS_METHOD})
+
+
+def set_method_names(path: str, methods: dict[str, str]) -> None:
+    """Set signature method names in ``path/saved_model.pb`` (TF2 saving always writes the predict method).
+
+    TF Serving's Classify and Regress RPCs only accept signatures whose method name says so. The fingerprint
+    (``fingerprint.pb``) is rewritten to match the edited graph.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    pb = os.path.join(path, "saved_model.pb")
+    saved = saved_model_pb2.SavedModel()
+    with open(pb, "rb") as f:
+        saved.ParseFromString(f.read())
+    for meta_graph in saved.meta_graphs:
+        for name, method in methods.items():
+            if name not in meta_graph.signature_def:
+                raise KeyError(f"signature {name!r} not in {path}")
+            meta_graph.signature_def[name].method_name = method
+    with open(pb, "wb") as f:
+        f.write(saved.SerializeToString())
+    if os.path.exists(os.path.join(path, "fingerprint.pb")):
+        from tensorflow.python.saved_model import fingerprinting_utils
+
+        fingerprinting_utils.write_fingerprint(path)
+
+
+def _write_export_info(model: EmbeddingMLPRanker, table: np.ndarray | None, path: str) -> None:
+    info = {
+        "format": "asmg-serving/1",
+        "model_class": type(model).__name__,
+        "config": model.get_config(),
+        "num_users": model.num_users,
+        "num_items": model.num_items,
+        "num_categories": model.num_categories,
+        "categories_per_item": 0 if table is None else int(table.shape[1]),
+        "signatures": list(S.SIGNATURES),
+        "max_hist": S.MAX_HIST,
+        "oov": "ids outside [0, n) use an appended row n = mean of the n trained rows; category -1 is padding",
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(info, f, indent=1)
+
+
+def model_from_weights(weights: dict[str, np.ndarray]) -> EmbeddingMLPRanker:
+    """Rebuild an ``EmbeddingMLPRanker`` from a ``name -> array`` mapping (e.g. an IU ``weights_XXX.npz``).
+
+    Table sizes, the embedding width and the tower come from the arrays' shapes.
+    """
+    try:
+        users = weights["user_embedding/embeddings"]
+        items = weights["item_encoder/item_embedding/embeddings"]
+    except KeyError as e:
+        raise ValueError(f"not EmbeddingMLPRanker weights: missing {e.args[0]!r} (have {sorted(weights)})") from None
+    cats = weights.get("item_encoder/category_embedding/embeddings")
+    kernels = sorted(
+        (int(m.group(1)), w.shape[1])
+        for k, w in weights.items()
+        if (m := re.fullmatch(r"mlp_tower/dense_(\d+)/kernel", k))
+    )
+    model = EmbeddingMLPRanker(
+        users.shape[0],
+        items.shape[0],
+        0 if cats is None else cats.shape[0],
+        embedding_dim=users.shape[1],
+        hidden_units=[units for _, units in kernels],
+    )
+    model(model.example_features())
+    set_weights(model, weights)
+    return model
