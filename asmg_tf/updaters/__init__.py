@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from asmg_tf.updaters.asmg import ASMG_METHODS
 from asmg_tf.updaters.base import UpdateMethod
+from asmg_tf.updaters.baselines import BASELINE_METHODS
 from asmg_tf.updaters.context import Context
 from asmg_tf.updaters.iu import IncrementalUpdate
 
 #: name -> factory(ctx, **options) -> UpdateMethod
 METHODS: dict[str, Callable[..., UpdateMethod]] = {
     "iu": IncrementalUpdate,
+    **BASELINE_METHODS,
+    **ASMG_METHODS,
 }
 
 

@@ -88,13 +88,18 @@ class Context:
 
     # -- pretraining ---------------------------------------------------------------------------------------------
     def pretrained(self, learning_rate: float | None = None):
-        """(model, optimizer) at the pretrained state, weights *and* Adam slots; computed once, then cached."""
+        """(model, optimizer) at the pretrained state, weights *and* Adam slots; computed once, then cached.
+
+        Pretraining always runs at the configured rate; ``learning_rate`` is the rate the returned optimizer
+        continues with (set after the restore: the checkpoint carries the optimizer's own rate)."""
         ckpt = os.path.join(self.cache_dir, "pretrain", "state")
         info_path = os.path.join(self.cache_dir, "pretrain", "info.json")
-        model, optimizer = self.new_trainable(learning_rate)
+        model, optimizer = self.new_trainable()
         if os.path.exists(info_path):
             self._init_slots(model, optimizer)
             read_checkpoint(ckpt, model=model, optimizer=optimizer)
+            if learning_rate is not None:
+                optimizer.learning_rate = learning_rate
             return model, optimizer
         self.log(f"pretraining on periods 1-{self.protocol.pretrain_end} for {self.config.pretrain_epochs} epochs")
         start = time.perf_counter()
@@ -111,6 +116,8 @@ class Context:
         write_checkpoint(ckpt, model=model, optimizer=optimizer)
         _write_json(info_path, {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": seconds})
         self.log(f"pretraining kept epoch {result.best_epoch} ({seconds:.1f} s)")
+        if learning_rate is not None:
+            optimizer.learning_rate = learning_rate
         return model, optimizer
 
     def pretrain_info(self) -> dict:

@@ -1,0 +1,109 @@
+"""A bank of independent scalar GRUs, one per coordinate group, run over a short sequence (ASMG's generator)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from asmg_tf.layers.registry import register
+
+
+@register
+class CoordinateGRU(tf.keras.layers.Layer):
+    """P independent GRUs with scalar input and a linear scalar head, shared by R rows (asmg-method.md §3.2-§3.3).
+
+    For coordinate p, row r and step t (x a scalar, h in R^H, no gate biases):
+
+        z  = sigmoid(x u_z[p] + h W_z[p])
+        r  = sigmoid(x u_r[p] + h W_r[p])
+        g  = tanh(x u_g[p] + (r * h) W_g[p])
+        h' = (1 - z) * h + z * g
+        y  = h' w_hy[p] + b_y[p]
+
+    Weight shapes are the paper's: u_* [P, 1, H], W_* [P, H, H], w_hy [P, H, 1], b_y [P, 1, 1], all Glorot-uniform
+    on those 3-D shapes, so P enters the fan: limits sqrt(6 / (P (1 + H))), sqrt(3 / (P H)), sqrt(6 / (P (H + 1)))
+    and sqrt(3 / P). Every row r has its own hidden state but uses coordinate p's weights: a dense tensor of P
+    scalars is one row (no sharing); an embedding table [N, d] is N rows of P = d coordinates (one GRU per column,
+    shared by all rows). All coordinates and rows run as batched matmuls; only the T steps are a loop.
+
+    Args:
+        num_coords: P.
+        hidden_size: H (4 in the paper).
+        seed: base seed of the six initializers (weight i uses ``seed + i``); None for unseeded.
+
+    Call args:
+        inputs: ``[T, R, P]`` sequence, oldest step first.
+        initial_state: ``[R, P, H]``; zeros when None. Treated as a constant (no gradient flows into it).
+        return_states: False skips stacking the per-step states (returned as None).
+
+    Returns:
+        ``(outputs, states)``: ``outputs`` ``[T, R, P]`` holds the head after each step, ``states``
+        ``[T, R, P, H]`` the hidden state after each step.
+
+    Example:
+        >>> gru = CoordinateGRU(num_coords=8, hidden_size=4)
+        >>> y, h = gru(tf.random.normal([3, 100, 8]))  # 3 models, 100 rows of an 8-column table
+        >>> y.shape, h.shape  # ([3, 100, 8], [3, 100, 8, 4])
+    """
+
+    def __init__(self, num_coords: int, hidden_size: int = 4, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if int(num_coords) <= 0 or int(hidden_size) <= 0:
+            raise ValueError(f"need num_coords > 0 and hidden_size > 0, got {num_coords}, {hidden_size}")
+        self.num_coords = int(num_coords)
+        self.hidden_size = int(hidden_size)
+        self.seed = None if seed is None else int(seed)
+
+    def _init(self, i: int) -> tf.keras.initializers.Initializer:
+        return tf.keras.initializers.GlorotUniform(seed=None if self.seed is None else self.seed + i)
+
+    def build(self, input_shape=None) -> None:
+        p, h = self.num_coords, self.hidden_size
+        shapes = {
+            "u_z": [p, 1, h], "u_r": [p, 1, h], "u_g": [p, 1, h],
+            "w_z": [p, h, h], "w_r": [p, h, h], "w_g": [p, h, h],
+            "w_hy": [p, h, 1], "b_y": [p, 1, 1],
+        }  # fmt: skip
+        for i, (name, shape) in enumerate(shapes.items()):
+            setattr(self, name, self.add_weight(name=name, shape=shape, initializer=self._init(i), trainable=True))
+        super().build(input_shape)
+
+    def zero_state(self, rows) -> tf.Tensor:
+        """``[rows, P, H]`` zeros."""
+        return tf.zeros([rows, self.num_coords, self.hidden_size], self.compute_dtype)
+
+    def step(self, x: tf.Tensor, h: tf.Tensor) -> tf.Tensor:
+        """One step in coordinate-major layout: x ``[P, R]``, h ``[P, R, H]`` -> h' ``[P, R, H]``."""
+        xe = x[:, :, None]  # [P, R, 1] * u [P, 1, H] -> [P, R, H]
+        zr = tf.sigmoid(xe * tf.concat([self.u_z, self.u_r], -1) + tf.matmul(h, tf.concat([self.w_z, self.w_r], -1)))
+        z, r = tf.split(zr, 2, axis=-1)
+        g = tf.tanh(xe * self.u_g + tf.matmul(r * h, self.w_g))
+        return (1.0 - z) * h + z * g
+
+    def head(self, h: tf.Tensor) -> tf.Tensor:
+        """y = h w_hy + b_y: ``[P, R, H]`` -> ``[P, R]``."""
+        return tf.squeeze(tf.matmul(h, self.w_hy) + self.b_y, axis=-1)
+
+    def call(
+        self, inputs: tf.Tensor, initial_state: tf.Tensor | None = None, return_states: bool = True
+    ) -> tuple[tf.Tensor, tf.Tensor | None]:
+        inputs = tf.convert_to_tensor(inputs, self.compute_dtype)
+        xs = tf.transpose(inputs, [0, 2, 1])  # [T, P, R]
+        if initial_state is None:
+            h = tf.zeros([self.num_coords, tf.shape(inputs)[1], self.hidden_size], self.compute_dtype)
+        else:
+            h = tf.transpose(tf.stop_gradient(tf.convert_to_tensor(initial_state, self.compute_dtype)), [1, 0, 2])
+        outputs, states = [], []
+        for t in range(inputs.shape[0]):
+            h = self.step(xs[t], h)
+            outputs.append(self.head(h))
+            states.append(h)
+        outputs = tf.transpose(tf.stack(outputs), [0, 2, 1])
+        return outputs, (tf.transpose(tf.stack(states), [0, 2, 1, 3]) if return_states else None)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "num_coords": self.num_coords,
+            "hidden_size": self.hidden_size,
+            "seed": self.seed,
+        }

@@ -1,0 +1,182 @@
+"""ASMG (asmg-method.md §3): a meta generator reads the last k IU models and generates the serving model.
+
+Per iteration i (test-then-train, §3.6):
+    serve(i):   Θ*_i = step-T output of the generator on the IU models Θ_{i-T+1..i} from h_{i-T} -> scored on D_{i+1}
+    observe(i): one epoch of meta-training, step j's output scored on D_{i-T+j+1}; then (carry-over variants)
+                h_{i-T+1} = the state after step 1, recomputed with the updated weights.
+The IU chain (``ctx.iu_weights``) is only read; the generated model is a plain instance of the base model.
+
+Variants (all options can be overridden, e.g. ``--option asmg_gru_multi.k=4``):
+
+| name              | generator | window k       | initial state       | loss weights |
+| asmg_gru_multi    | GRU       | 3              | carried             | linear       |
+| asmg_gru_unif     | GRU       | 3              | carried             | uniform      |
+| asmg_gru_single   | GRU       | 3              | carried             | last only    |
+| asmg_gru_zero     | GRU       | 3              | zeros               | linear       |
+| asmg_gru_full     | GRU       | "full" (i - 10)| zeros               | linear       |
+| asmg_linear       | softmax   | 3              | -                   | last only    |
+
+Options: k (int or "full"), hidden_size (H, 4), lr (1e-2, TF1 Adam), batch_size (meta_bs; default the base
+batch size, as in the paper), loss_weight (linear/uniform/exp/last), row_gather (True), seed (123).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from asmg_tf.generator.meta_generator import GRU, LINEAR, MetaGenerator
+from asmg_tf.generator.meta_train import LOSS_WEIGHTS, MetaTrainer, loss_weights
+from asmg_tf.generator.spec import model_spec
+from asmg_tf.generator.state import GeneratorState
+from asmg_tf.models.weights import set_weights
+from asmg_tf.training.loop import make_optimizer
+from asmg_tf.updaters.base import UpdateMethod
+
+FULL = "full"
+
+
+@dataclasses.dataclass(frozen=True)
+class ASMGConfig:
+    generator: str = GRU
+    k: int | str = 3
+    hidden_size: int = 4
+    lr: float = 1e-2
+    batch_size: int | None = None
+    loss_weight: str = "linear"
+    carry_state: bool = True
+    row_gather: bool = True
+    seed: int = 123
+
+    def __post_init__(self) -> None:
+        if self.generator not in (GRU, LINEAR):
+            raise ValueError(f"generator must be {GRU!r} or {LINEAR!r}, got {self.generator!r}")
+        if not (self.k == FULL or (isinstance(self.k, int) and self.k >= 1)):
+            raise ValueError(f"k must be a positive int or {FULL!r}, got {self.k!r}")
+        if self.k == FULL and self.generator == LINEAR:
+            raise ValueError("the linear generator needs a fixed window k")
+        if self.loss_weight not in LOSS_WEIGHTS:
+            raise ValueError(f"loss_weight must be one of {LOSS_WEIGHTS}, got {self.loss_weight!r}")
+        if self.hidden_size < 1 or self.lr <= 0 or (self.batch_size is not None and self.batch_size < 1):
+            raise ValueError(f"need hidden_size >= 1, lr > 0, batch_size >= 1; got {self}")
+
+
+#: method name -> the paper's settings of that variant (§3.7)
+VARIANTS: dict[str, dict] = {
+    "asmg_gru_multi": {},
+    "asmg_gru_unif": {"loss_weight": "uniform"},
+    "asmg_gru_single": {"loss_weight": "last"},
+    "asmg_gru_zero": {"carry_state": False},
+    "asmg_gru_full": {"k": FULL, "carry_state": False},
+    "asmg_linear": {"generator": LINEAR, "loss_weight": "last", "carry_state": False},
+}
+#: options a user may set (generator kind and carry-over define the variant itself)
+OPTIONS = ("k", "hidden_size", "lr", "batch_size", "loss_weight", "row_gather", "seed")
+
+
+class ASMG(UpdateMethod):
+    """The ASMG update method; ``variant`` is one of ``VARIANTS``, options override its settings."""
+
+    def __init__(self, ctx, variant: str = "asmg_gru_multi", **options):
+        super().__init__(ctx, **options)
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown ASMG variant {variant!r}; available: {sorted(VARIANTS)}")
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise ValueError(f"{variant}: unknown option(s) {unknown}; available: {list(OPTIONS)}")
+        self.variant = variant
+        self.config = ASMGConfig(**{**VARIANTS[variant], **options})
+        self._state: GeneratorState | None = None
+        self._window_cache: dict[int, dict[str, np.ndarray]] = {}
+        self._window = None
+        self.meta_seconds: dict[str, float] = {}
+
+    # -- protocol ---------------------------------------------------------------------------------------------------
+    def first_iteration(self) -> int:
+        start = self.ctx.protocol.update_start
+        return start if self.config.k == FULL else start + self.config.k - 1
+
+    def window_periods(self, i: int) -> list[int]:
+        """The IU models read in iteration i, oldest first."""
+        first = self.ctx.protocol.update_start if self.config.k == FULL else i - self.config.k + 1
+        if first < self.ctx.protocol.update_start:
+            raise ValueError(f"iteration {i} needs IU models from period {first}, before the first update period")
+        return list(range(first, i + 1))
+
+    def start(self) -> None:
+        cfg = self.config
+        self._serving, _ = self.ctx.new_trainable()
+        self._template, _ = self.ctx.new_trainable()
+        specs = model_spec(self._template)
+        generator = MetaGenerator(
+            specs, cfg.generator, cfg.hidden_size, window=None if cfg.k == FULL else cfg.k, seed=cfg.seed
+        )
+        self._state = GeneratorState(generator, make_optimizer(cfg.lr), carry_state=cfg.carry_state)
+        self._trainer = MetaTrainer(self._template, generator, self._state.optimizer, row_gather=cfg.row_gather)
+
+    def _load_window(self, i: int) -> dict:
+        periods = self.window_periods(i)
+        self._window_cache = {t: self._window_cache.get(t) or self.ctx.iu_weights(t) for t in periods}
+        return MetaGenerator.window_tensors([self._window_cache[t] for t in periods], self._state.generator.specs)
+
+    def serve(self, i: int) -> tf.keras.Model:
+        self._window = (i, self._load_window(i))
+        generated = self._state.generator.generate(self._window[1], self._state.initial_state())
+        set_weights(self._serving, generated)
+        return self._serving
+
+    def targets(self, i: int) -> tuple[list[int], list[int], list[float]]:
+        """(target periods, 0-based window steps, loss weights) of iteration i; zero-weight steps are dropped."""
+        periods = self.window_periods(i)
+        kind = "last" if self.config.generator == LINEAR else self.config.loss_weight
+        weights = loss_weights(kind, len(periods))
+        keep = [j for j, w in enumerate(weights) if w > 0]
+        return [periods[j] + 1 for j in keep], keep, [weights[j] for j in keep]
+
+    def observe(self, i: int) -> None:
+        if self._window is None or self._window[0] != i:
+            self._window = (i, self._load_window(i))
+        window, state = self._window[1], self._state.initial_state()
+        target_periods, steps, weights = self.targets(i)
+        start = time.perf_counter()
+        result = self._trainer.train_epoch(
+            window,
+            state,
+            [self.ctx.period(t) for t in target_periods],
+            steps,
+            weights,
+            self.ctx.item_categories,
+            self.config.batch_size or self.ctx.config.batch_size,
+            seed=[self.config.seed, i],
+        )
+        if self._state.carry_state:
+            self._state.set_hidden(self._state.generator.state_after_first_step(window, state))
+        self.meta_seconds[str(i)] = time.perf_counter() - start
+        self._state.meta_steps.assign_add(result["steps"])
+        self._state.last_iteration.assign(i)
+
+    # -- state ------------------------------------------------------------------------------------------------------
+    def trackables(self) -> dict[str, tf.Module]:
+        return {"asmg": self._state}
+
+    def extra_state(self) -> dict:
+        return {"variant": self.variant, "config": dataclasses.asdict(self.config), "meta_seconds": self.meta_seconds}
+
+    def restore(self, extra_state: dict) -> None:
+        saved = extra_state.get("config")
+        if saved is not None and saved != dataclasses.asdict(self.config):
+            raise ValueError(
+                f"{self.variant}: the run being resumed used {saved}, now {dataclasses.asdict(self.config)}; "
+                "resume with the same options or use another --out"
+            )
+        self.start()
+        self._state.ensure_slots()
+        self.meta_seconds = dict(extra_state.get("meta_seconds", {}))
+
+
+#: registry entries for ``asmg_tf.updaters.METHODS``
+ASMG_METHODS = {name: functools.partial(ASMG, variant=name) for name in VARIANTS}
