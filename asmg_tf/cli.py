@@ -209,11 +209,19 @@ def add_serving_parsers(sub) -> None:
     p.set_defaults(func=_serving("export"))
 
 
+def add_pipeline_parser(sub) -> None:
+    """``asmg pipeline ...`` (the parser is argparse only; TFX loads when a subcommand runs)."""
+    from pipeline.cli import add_parser
+
+    add_parser(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asmg", description="Keep recommender models fresh with ASMG.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_bench_parser(sub)
     add_serving_parsers(sub)
+    add_pipeline_parser(sub)
     return parser
 
 

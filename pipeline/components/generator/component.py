@@ -1,0 +1,73 @@
+"""AsmgGenerator component: this run's IU model + period + the generator history -> generated Model + new history."""
+
+from __future__ import annotations
+
+import json
+
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import channel, component_spec
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+
+from pipeline.artifacts import Examples, GeneratorHistory, Model
+from pipeline.components.generator.executor import Executor
+
+
+class AsmgGeneratorSpec(component_spec.ComponentSpec):
+    PARAMETERS = {
+        "method": ExecutionParameter(type=str),
+        "method_options": ExecutionParameter(type=str),
+        "warmup_periods": ExecutionParameter(type=int),
+        "protocol": ExecutionParameter(type=str),
+        "train_config": ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        "model": ChannelParameter(type=Model),
+        "examples": ChannelParameter(type=Examples),
+        "history": ChannelParameter(type=GeneratorHistory, optional=True),
+    }
+    OUTPUTS = {
+        "generated_model": ChannelParameter(type=Model),
+        "updated_history": ChannelParameter(type=GeneratorHistory),
+    }
+
+
+class AsmgGenerator(base_component.BaseComponent):
+    """Runs the ASMG meta model-generator (``asmg_tf.updaters.asmg``) over the IU models, one period per run.
+
+    Args:
+        model: this run's IU model (Trainer output).
+        examples: this run's period (PeriodTransform output): the newest meta-training target.
+        history: the history written by the previous run (absent in the first update run).
+        method: an ASMG variant, e.g. ``asmg_gru_multi``; ``method_options``: its options (k, hidden_size, lr, ...).
+        warmup_periods: meta-training rounds before the generated model is pushed (-1: the paper's protocol).
+        protocol, train_config: the run's protocol and base-model settings.
+    """
+
+    SPEC_CLASS = AsmgGeneratorSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(
+        self,
+        model,
+        examples,
+        history=None,
+        *,
+        method: str = "asmg_gru_multi",
+        method_options: dict | None = None,
+        warmup_periods: int = -1,
+        protocol: dict,
+        train_config: dict,
+    ):
+        spec = AsmgGeneratorSpec(
+            model=model,
+            examples=examples,
+            history=history,
+            method=method,
+            method_options=json.dumps(method_options or {}, sort_keys=True),
+            warmup_periods=int(warmup_periods),
+            protocol=json.dumps(protocol, sort_keys=True),
+            train_config=json.dumps(train_config, sort_keys=True),
+            generated_model=channel.Channel(type=Model),
+            updated_history=channel.Channel(type=GeneratorHistory),
+        )
+        super().__init__(spec=spec)

@@ -1,0 +1,284 @@
+"""The Beam graph of one period: append-only ids, per-user preprocessing with the carried state, records out.
+
+Every step is a plain Beam transform (reads, CombinePerKey, CoGroupByKey, side inputs, writes), so the graph runs on
+any runner (DirectRunner here; Dataflow, Flink or Spark through the pipeline's ``beam_pipeline_args``). Sizes that
+grow with the data (events, users, the vocabularies) stay PCollections; side inputs hold only this span's new ids,
+the index of this span's items and the category table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import apache_beam as beam
+import numpy as np
+
+from pipeline import events as E
+from pipeline import preprocess as P
+from pipeline import state as S
+from pipeline.examples import encode_samples
+
+DAY = 86400
+
+
+def parse_event(serialized: bytes, day_histories: bool) -> dict:
+    e = E.decode_event(serialized)
+    e[E.USER] = e[E.USER].decode("utf-8")
+    e[E.ITEM] = e[E.ITEM].decode("utf-8")
+    e[E.CATEGORIES] = tuple(c.decode("utf-8") for c in e[E.CATEGORIES])
+    e["hist_time"] = e[E.TIMESTAMP] // DAY if day_histories else e[E.TIMESTAMP]
+    return e
+
+
+def read_vocab_lines(path: str | None) -> Iterator[tuple[str, int]]:
+    """``(raw id, index)`` for every line of a vocabulary file (none for a missing file)."""
+    if not path or not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        for index, line in enumerate(f):
+            yield line.rstrip("\n"), index
+
+
+def _keep_new(kv):
+    raw, groups = kv
+    first, old = list(groups["first"]), list(groups["old"])
+    if first and not old:
+        yield raw, min(first)
+
+
+def _sorted_new(entries: list) -> list:
+    """New ids of this span in the order they get indices: first appearance (timestamp, seq), then raw id."""
+    return sorted(entries, key=lambda kv: (kv[1][0], kv[1][1], kv[0]))
+
+
+class NewIds(beam.PTransform):
+    """``(raw, first)`` of this span's ids missing from the old vocabulary -> one sorted list ``[(raw, first)]``."""
+
+    def __init__(self, old_vocab):
+        super().__init__()
+        self._old = old_vocab
+
+    def expand(self, first_seen):
+        return (
+            {"first": first_seen, "old": self._old}
+            | "Join" >> beam.CoGroupByKey()
+            | "KeepNew" >> beam.FlatMap(_keep_new)
+            | "ToList" >> beam.combiners.ToList()
+            | "Sort" >> beam.Map(_sorted_new)
+        )
+
+
+def _span_index(kv, new_list, offset):
+    raw, groups = kv
+    if not list(groups["first"]):
+        return
+    old = list(groups["old"])
+    if old:
+        yield raw, old[0]
+    else:
+        new_index = {r: offset + n for n, (r, _) in enumerate(new_list)}
+        yield raw, new_index[raw]
+
+
+class SpanIndex(beam.PTransform):
+    """``(raw, index)`` of every id this span uses, old ones from the vocabulary, new ones appended in order."""
+
+    def __init__(self, old_vocab, new_sorted, offset: int):
+        super().__init__()
+        self._old, self._new, self._offset = old_vocab, new_sorted, offset
+
+    def expand(self, first_seen):
+        return (
+            {"first": first_seen, "old": self._old}
+            | "Join" >> beam.CoGroupByKey()
+            | "Index" >> beam.FlatMap(_span_index, new_list=beam.pvalue.AsSingleton(self._new), offset=self._offset)
+        )
+
+
+def category_table(old_table_path: str | None, new_items: list, category_index: dict) -> np.ndarray:
+    """The item -> categories table after this span: old rows, then one row per new item (first event's list)."""
+    old = np.load(old_table_path, allow_pickle=False) if old_table_path and os.path.exists(old_table_path) else None
+    rows = [[category_index[c] for c in first[2]] for _, first in new_items]
+    return S.extend_categories(old, rows)
+
+
+class UserPeriodFn(beam.DoFn):
+    """Per user: the period's samples from the carried history, and the history to carry on (pass-through for
+    users without events this period)."""
+
+    def __init__(self, settings: dict, span: int, user_offset: int):
+        super().__init__()
+        self._settings = settings
+        self._span = span
+        self._user_offset = user_offset
+
+    def process(self, kv, item_index, new_users, num_items):
+        raw, groups = kv
+        evs, old = list(groups["events"]), list(groups["state"])
+        if old:
+            index, history = old[0]
+        else:
+            index, history = self._user_offset + new_users[raw], P.UserHistory.empty()
+        if not evs:
+            yield beam.pvalue.TaggedOutput("state", S.encode_user(raw.encode("utf-8"), index, history))
+            return
+        s = self._settings
+        events = P.UserEvents(
+            item=np.array([item_index[e[E.ITEM]] for e in evs], np.int64),
+            timestamp=np.array([e[E.TIMESTAMP] for e in evs], np.int64),
+            seq=np.array([e[E.SEQ] for e in evs], np.int64),
+            hist_time=np.array([e["hist_time"] for e in evs], np.int64),
+            rating=np.array([e[E.RATING] for e in evs], np.float64) if s["explicit"] else None,
+        )
+        rng = None if s["explicit"] else np.random.default_rng([s["sample_seed"], self._span, index])
+        samples, new_history = P.user_period(
+            index,
+            events,
+            history,
+            num_items=num_items,
+            explicit=s["explicit"],
+            positive_rating=s["positive_rating"],
+            hist_len=s["hist_len"],
+            rng=rng,
+        )
+        yield samples
+        yield beam.pvalue.TaggedOutput("state", S.encode_user(raw.encode("utf-8"), index, new_history))
+
+
+def _user_state_pair(serialized: bytes):
+    raw, index, history = S.decode_user(serialized)
+    return raw.decode("utf-8"), (index, history)
+
+
+def build_period_graph(
+    p: beam.Pipeline,
+    *,
+    event_files: list[str],
+    old_state: str | None,
+    sizes: dict[str, int],
+    settings: dict,
+    span: int,
+    examples_dir: str,
+    state_users_dir: str,
+    side_dir: str,
+) -> None:
+    """Add the period's steps to ``p``. Outputs: example records, user records and small JSON side files
+    (new ids in index order, counts) that the executor folds into the vocabularies and the state's meta."""
+    day = settings["history_granularity"] == "day"
+    events = (
+        p
+        | "ReadEvents" >> beam.io.ReadFromTFRecord(event_files[0] if len(event_files) == 1 else _pattern(event_files))
+        | "ParseEvents" >> beam.Map(parse_event, day_histories=day)
+    )
+    old_users = (
+        p | "ReadUserState" >> beam.io.ReadFromTFRecord(os.path.join(old_state, S.USERS_DIR, "*"))
+        if old_state and _has_files(os.path.join(old_state, S.USERS_DIR))
+        else p | "NoUserState" >> beam.Create([])
+    ) | "DecodeUserState" >> beam.Map(_user_state_pair)
+
+    def old_vocab(name):
+        path = S.vocab_path(old_state, name) if old_state else None
+        return p | f"Vocab{name}" >> beam.Create([path]) | f"Lines{name}" >> beam.FlatMap(read_vocab_lines)
+
+    first_users = (
+        events
+        | "UserFirst" >> beam.Map(lambda e: (e[E.USER], (e[E.TIMESTAMP], e[E.SEQ])))
+        | "UserMin" >> beam.CombinePerKey(min)
+    )
+    first_items = (
+        events
+        | "ItemFirst" >> beam.Map(lambda e: (e[E.ITEM], (e[E.TIMESTAMP], e[E.SEQ], e[E.CATEGORIES])))
+        | "ItemMin" >> beam.CombinePerKey(min)
+    )
+    first_cats = (
+        events
+        | "CatFirst" >> beam.FlatMap(lambda e: [(c, (e[E.TIMESTAMP], e[E.SEQ])) for c in e[E.CATEGORIES]])
+        | "CatMin" >> beam.CombinePerKey(min)
+    )
+    old_items, old_cats = old_vocab("items"), old_vocab("categories")
+    new_users = first_users | "NewUsers" >> NewIds(old_vocab("users"))
+    new_items = first_items | "NewItems" >> NewIds(old_items)
+    new_cats = first_cats | "NewCats" >> NewIds(old_cats)
+    item_index = first_items | "ItemIndex" >> SpanIndex(old_items, new_items, sizes["items"])
+    cat_index = first_cats | "CatIndex" >> SpanIndex(old_cats, new_cats, sizes["categories"])
+    new_user_rank = new_users | "UserRank" >> beam.Map(lambda lst: {raw: n for n, (raw, _) in enumerate(lst)})
+    num_items = new_items | "NumItems" >> beam.Map(lambda lst, n: n + len(lst), n=sizes["items"])
+    table_path = os.path.join(old_state, S.ITEM_CATEGORIES) if old_state else None
+    table = (
+        p
+        | "OldTable" >> beam.Create([table_path])
+        | "Table"
+        >> beam.Map(
+            category_table,
+            new_items=beam.pvalue.AsSingleton(new_items),
+            category_index=beam.pvalue.AsDict(cat_index),
+        )
+    )
+
+    by_user = events | "KeyByUser" >> beam.Map(lambda e: (e[E.USER], e))
+    results = (
+        {"events": by_user, "state": old_users}
+        | "GroupUsers" >> beam.CoGroupByKey()
+        | "UserPeriod"
+        >> beam.ParDo(
+            UserPeriodFn(settings, span, sizes["users"]),
+            item_index=beam.pvalue.AsDict(item_index),
+            new_users=beam.pvalue.AsSingleton(new_user_rank),
+            num_items=beam.pvalue.AsSingleton(num_items),
+        ).with_outputs("state", main="samples")
+    )
+    has_cats = settings["has_categories"]
+    (
+        results.samples
+        | "Encode"
+        >> beam.FlatMap(lambda s, t: encode_samples(s, t if has_cats else None), t=beam.pvalue.AsSingleton(table))
+        | "WriteExamples"
+        >> beam.io.WriteToTFRecord(os.path.join(examples_dir, "examples"), file_name_suffix=".tfrecord.gz")
+    )
+    results.state | "WriteUserState" >> beam.io.WriteToTFRecord(
+        os.path.join(state_users_dir, "users"), file_name_suffix=".tfrecord.gz"
+    )
+    counts = (
+        results.samples
+        | "Count" >> beam.Map(lambda s: (int(s["label"].size), int((s["label"] > 0).sum()), 1))
+        | "SumCounts" >> beam.CombineGlobally(_sum_counts)
+        | "CountsJson" >> beam.Map(lambda c: json.dumps({"examples": c[0], "positives": c[1], "active_users": c[2]}))
+    )
+    for name, pcoll in (("users", new_users), ("items", new_items), ("categories", new_cats)):
+        (
+            pcoll
+            | f"Json{name}" >> beam.Map(json.dumps)
+            | f"Write{name}" >> _write_one(os.path.join(side_dir, f"new_{name}.json"))
+        )
+    counts | "WriteCounts" >> _write_one(os.path.join(side_dir, "counts.json"))
+    (
+        events
+        | "CountEvents" >> beam.combiners.Count.Globally()
+        | "EventsJson" >> beam.Map(lambda n: json.dumps({"events": n}))
+        | "WriteEventCount" >> _write_one(os.path.join(side_dir, "events.json"))
+    )
+
+
+def _sum_counts(rows) -> tuple[int, int, int]:
+    """(examples, positives, users) summed; associative, so Beam may combine partial sums."""
+    total = [0, 0, 0]
+    for row in rows:
+        total = [a + b for a, b in zip(total, row)]
+    return tuple(total)
+
+
+def _write_one(path: str) -> beam.PTransform:
+    return beam.io.WriteToText(path, num_shards=1, shard_name_template="")
+
+
+def _has_files(directory: str) -> bool:
+    return os.path.isdir(directory) and any(not n.startswith(".") for n in os.listdir(directory))
+
+
+def _pattern(files: list[str]) -> str:
+    directory = os.path.dirname(files[0])
+    if any(os.path.dirname(f) != directory for f in files):
+        raise ValueError(f"event files must share one folder, got {files[:3]}")
+    return os.path.join(directory, "*")

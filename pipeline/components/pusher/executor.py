@@ -1,0 +1,74 @@
+"""VersionedPusher executor: copy the chosen SavedModel to ``<serving_dir>/<version>/``, atomically, once.
+
+The version is the span: increasing per period, the same on a rerun (a rerun finds its own earlier push and leaves
+it; a different model under an existing version is refused, versions are immutable). The stock Pusher would take a
+Unix-time version and only one model; here the model is the generated one once the generator is deployed
+(its ``deploy`` property), else the IU model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from pipeline import model_io
+from pipeline.artifacts import SPAN
+
+PUSH_INFO = os.path.join("assets.extra", "asmg_push.json")
+
+
+def push(source_uri: str, serving_dir: str, version: int, info: dict) -> tuple[str, bool]:
+    """Copy ``source_uri``'s SavedModel to ``serving_dir/version``; returns (path, whether it was copied now)."""
+    src = model_io.serving_dir(source_uri)
+    if not os.path.exists(os.path.join(src, "saved_model.pb")):
+        raise FileNotFoundError(f"{src} holds no SavedModel to push")
+    dest = os.path.join(serving_dir, str(version))
+    if os.path.exists(dest):
+        try:
+            with open(os.path.join(dest, PUSH_INFO)) as f:
+                existing = json.load(f)
+        except FileNotFoundError:
+            existing = {}
+        if existing.get("source_uri") == source_uri:
+            return dest, False
+        raise FileExistsError(
+            f"{dest} already holds another model ({existing.get('source_uri', 'unknown source')}); versions are "
+            "immutable: push to a fresh serving directory or remove that version by hand"
+        )
+    os.makedirs(serving_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=serving_dir)  # hidden: TF Serving ignores it
+    try:
+        tmp = os.path.join(staging, "v")
+        shutil.copytree(src, tmp)
+        os.makedirs(os.path.dirname(os.path.join(tmp, PUSH_INFO)), exist_ok=True)
+        with open(os.path.join(tmp, PUSH_INFO), "w") as f:
+            json.dump({**info, "source_uri": source_uri}, f, indent=1)
+        os.rename(tmp, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest, True
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+        iu = artifact_utils.get_single_instance(input_dict["model"])
+        generated = artifact_utils.get_single_instance(input_dict["generated_model"])
+        deploy = bool(generated.get_int_custom_property("deploy"))
+        chosen = generated if deploy else iu
+        info = model_io.read_info(chosen.uri)
+        span = int(info["span"])
+        source = "generated" if deploy else "iu"
+        dest, copied = push(chosen.uri, exec_properties["serving_dir"], span, {"span": span, "source": source})
+        out = artifact_utils.get_single_instance(output_dict["pushed_model"])
+        out.set_int_custom_property("pushed", 1)
+        out.set_string_custom_property("pushed_destination", dest)
+        out.set_int_custom_property("pushed_version", span)
+        out.set_int_custom_property(SPAN, span)
+        out.set_string_custom_property("source", source)
+        out.set_int_custom_property("copied", int(copied))

@@ -1,0 +1,227 @@
+"""``create_pipeline``: the one factory the local runner, the Kubeflow compiler and the tests share.
+
+One run handles one span t::
+
+    ImportExampleGen(span-t) -> StatisticsGen -> ExampleValidator <- ImportSchemaGen(checked-in schema)
+        -> PeriodTransform (+ state of span t-1)                         examples of t, state of t
+    only when span t is an update span (t >= update_start; earlier spans only build state):
+        -> TestThenTrain (+ history of t-1)                               served/IU models of t-1 scored on t
+        -> Trainer (+ IU model of t-1; after TestThenTrain)               pretraining (first) or IU on t
+        -> AsmgGenerator (+ history of t-1)                               generated model, history of t
+        -> VersionedPusher                                                <serving_dir>/<t>/
+
+"Previous" inputs come from resolvers: ``resolution="span"`` picks the artifacts of span t-1 (local runs: reruns of
+a finished span resolve the same inputs and are cache hits); ``"latest"`` uses ``LatestArtifactStrategy`` (the only
+kind Kubeflow V2 compiles; each scheduled run there handles the newest span).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2, range_config_pb2, trainer_pb2
+
+from asmg_tf.data.periods import HIST_LEN, Protocol
+from asmg_tf.models.presets import preset
+from pipeline.artifacts import GeneratorHistory, Model, PeriodState
+from pipeline.components import trainer_executor
+from pipeline.components.generator import AsmgGenerator
+from pipeline.components.period_transform import PeriodTransform
+from pipeline.components.pusher import VersionedPusher
+from pipeline.components.resolvers import PreviousSpanStrategy
+from pipeline.components.test_then_train import TestThenTrain
+
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema")
+SPLIT = "period"
+RESOLUTIONS = ("span", "latest")
+#: Beam on the local machine: in-process DirectRunner (fast start for small spans)
+LOCAL_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+
+def default_schema(explicit: bool) -> str:
+    return os.path.join(SCHEMA_DIR, f"raw_events_{'explicit' if explicit else 'implicit'}.pbtxt")
+
+
+def train_config_dict(
+    data_kind: str,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    pretrain_epochs: int | None = None,
+    embedding_dim: int | None = None,
+    seed: int | None = None,
+) -> dict:
+    """The base model's ``TrainConfig`` (the paper's preset for the data kind, with overrides) as a dict."""
+    config = preset(data_kind).replace(
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        pretrain_epochs=pretrain_epochs,
+        embedding_dim=embedding_dim,
+        seed=seed,
+    )
+    return dataclasses.asdict(config)
+
+
+def create_pipeline(
+    *,
+    pipeline_root: str,
+    spans_root: str,
+    serving_dir: str,
+    pipeline_name: str = "asmg",
+    metadata_path: str | None = None,
+    span: int | None = None,
+    resolution: str = "span",
+    protocol: dict | None = None,
+    first_span: int = 1,
+    explicit: bool = False,
+    positive_rating: float = 4.0,
+    history_granularity: str = "timestamp",
+    has_categories: bool = False,
+    hist_len: int = HIST_LEN,
+    sample_seed: int = 1234,
+    capacity_headroom: float = 0.5,
+    data_kind: str = "sobazaar",
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    pretrain_epochs: int | None = None,
+    embedding_dim: int | None = None,
+    train_seed: int | None = None,
+    method: str = "asmg_gru_multi",
+    method_options: dict | None = None,
+    warmup_periods: int = -1,
+    schema_path: str | None = None,
+    beam_pipeline_args: list[str] | None = None,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+    """The pipeline of one run.
+
+    Args:
+        pipeline_root: where TFX writes artifacts; serving_dir: ``<serving_dir>/<span>/`` pushed versions;
+            spans_root: the span folders (``pipeline.spans``); metadata_path: MLMD sqlite file (local runs; None
+            for Kubeflow, which brings its own).
+        span: the span this run handles (None: the newest span found, as a scheduled run would).
+        resolution: "span" (previous span's artifacts; needs ``span``) or "latest" (Kubeflow).
+        protocol: ``Protocol`` fields (pretrain_end, update_start, test_start, ...; default: the paper's 31 periods).
+        first_span: the span the state starts from (0 when the data have a history-only ``span-0``).
+        explicit, positive_rating, history_granularity, has_categories, hist_len: the data (see ``spans.json``).
+        sample_seed: negative-sampling seed. capacity_headroom: spare table rows, as a fraction (0.5 = +50%).
+        data_kind: the paper's hyper-parameter preset (tmall, sobazaar, movielens); learning_rate, batch_size,
+            pretrain_epochs, embedding_dim, train_seed: overrides.
+        method, method_options: the ASMG variant and its options (``asmg bench --option`` keys).
+        warmup_periods: generator meta-training rounds before its model is pushed (-1: the paper's protocol).
+        schema_path: raw-event schema (default: the checked-in one for implicit/explicit data).
+        beam_pipeline_args: Beam options for every Beam component (DirectRunner in process by default; pass
+            ``--runner=DataflowRunner ...`` etc. to scale out).
+        enable_cache: reuse finished executions (a rerun of a finished span changes nothing).
+    """
+    if resolution not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+    if resolution == "span" and span is None:
+        raise ValueError("resolution='span' resolves the previous span's artifacts: pass span=")
+    proto = Protocol(**(protocol or {}))
+    protocol_dict = dataclasses.asdict(proto)
+    train = train_config_dict(data_kind, learning_rate, batch_size, pretrain_epochs, embedding_dim, train_seed)
+    settings = {
+        "explicit": bool(explicit),
+        "positive_rating": float(positive_rating),
+        "history_granularity": history_granularity,
+        "has_categories": bool(has_categories),
+        "hist_len": int(hist_len),
+        "sample_seed": int(sample_seed),
+        "capacity_headroom": float(capacity_headroom),
+        "first_span": int(first_span),
+        "pretrain_end": proto.pretrain_end,
+        "update_start": proto.update_start,
+    }
+
+    def previous(node_id: str, key: str, artifact_type, producer: str, output_key: str):
+        channel = tfx.dsl.Channel(type=artifact_type, producer_component_id=producer, output_key=output_key)
+        if resolution == "span":
+            node = tfx.dsl.Resolver(strategy_class=PreviousSpanStrategy, config={"span": span - 1}, **{key: channel})
+        else:
+            node = tfx.dsl.Resolver(strategy_class=tfx.dsl.experimental.LatestArtifactStrategy, **{key: channel})
+        return node.with_id(node_id)
+
+    example_gen = tfx.components.ImportExampleGen(
+        input_base=spans_root,
+        input_config=example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name=SPLIT, pattern="span-{SPAN}/*")]),
+        # one split, every event (the default would hash a single input split into train/eval)
+        output_config=example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(
+                splits=[example_gen_pb2.SplitConfig.Split(name=SPLIT, hash_buckets=1)]
+            )
+        ),
+        range_config=None
+        if span is None
+        else range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
+        ),
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path or default_schema(explicit))
+    validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    state_in = previous("previous_state", "state", PeriodState, "PeriodTransform", "state")
+    transform = PeriodTransform(
+        events=example_gen.outputs["examples"],
+        anomalies=validator.outputs["anomalies"],
+        previous_state=state_in.outputs["state"],
+        settings=settings,
+    )
+    history_in = previous("previous_history", "history", GeneratorHistory, "AsmgGenerator", "updated_history")
+    model_in = previous("previous_model", "model", Model, "Trainer", "model")
+    examples = transform.outputs["examples"]
+    with tfx.dsl.Cond(examples.future()[0].custom_property("trainable") == 1):
+        metrics = TestThenTrain(examples=examples, history=history_in.outputs["history"])
+        trainer = tfx.components.Trainer(
+            run_fn="pipeline.trainer_module.run_fn",
+            examples=examples,
+            base_model=model_in.outputs["model"],
+            train_args=trainer_pb2.TrainArgs(splits=[SPLIT]),
+            eval_args=trainer_pb2.EvalArgs(splits=[SPLIT]),
+            custom_config={"train": train, "protocol": protocol_dict},
+            custom_executor_spec=executor_spec.ExecutorClassSpec(trainer_executor.Executor),
+        )
+        trainer.add_upstream_node(metrics)  # test, then train: span t is scored before anything learns from it
+        generator = AsmgGenerator(
+            model=trainer.outputs["model"],
+            examples=examples,
+            history=history_in.outputs["history"],
+            method=method,
+            method_options=method_options,
+            warmup_periods=warmup_periods,
+            protocol=protocol_dict,
+            train_config=train,
+        )
+        pusher = VersionedPusher(
+            model=trainer.outputs["model"],
+            generated_model=generator.outputs["generated_model"],
+            serving_dir=serving_dir,
+        )
+    components = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        validator,
+        state_in,
+        transform,
+        history_in,
+        model_in,
+        metrics,
+        trainer,
+        generator,
+        pusher,
+    ]
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=enable_cache,
+        metadata_connection_config=(
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path) if metadata_path else None
+        ),
+        beam_pipeline_args=list(LOCAL_BEAM_ARGS if beam_pipeline_args is None else beam_pipeline_args),
+    )

@@ -1,0 +1,116 @@
+"""The generator's history artifact: everything the ASMG component needs from earlier runs, rolled forward.
+
+Layout (a ``File`` artifact, see ``pipeline.artifacts``)::
+
+    history.json              span, method and options, table capacities, model config, which spans are kept,
+                              meta-training rounds so far, what was served, timings
+    iu/weights_<t>.npz        the IU models of the generator's next windows (the last k; all for k = "full")
+    data/period_<t>.npz       the periods its next meta-training targets (all but the one still to come)
+    generator/                the generator's checkpoint (weights, Adam slots, carried hidden states, counters)
+    generator/extra_state.json
+    served.npz                the weights pushed in this run (the next run scores them first)
+    generated.npz             the generated weights of this run, when there are any (scored next run too)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from asmg_tf.data.periods import PeriodData
+from asmg_tf.models.weights import load_weights_npz, save_weights_npz
+from pipeline import state as S
+from pipeline.examples import load_period_npz, save_period_npz
+
+FILE = "history.json"
+FORMAT = "asmg-history/1"
+GENERATOR_DIR = "generator"
+EXTRA_STATE = "extra_state.json"
+SERVED = "served.npz"
+GENERATED = "generated.npz"
+
+
+def iu_path(uri: str, span: int) -> str:
+    return os.path.join(uri, "iu", f"weights_{span:05d}.npz")
+
+
+def data_path(uri: str, span: int) -> str:
+    return os.path.join(uri, "data", f"period_{span:05d}.npz")
+
+
+@dataclasses.dataclass
+class History:
+    """A read view of a history artifact."""
+
+    uri: str
+    info: dict
+
+    @classmethod
+    def load(cls, uri: str) -> History:
+        path = os.path.join(uri, FILE)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{uri} is not a generator history (no {FILE})")
+        info = S.read_json(path)
+        if info.get("format") != FORMAT:
+            raise ValueError(f"{path}: unknown format {info.get('format')!r}")
+        return cls(uri, info)
+
+    @property
+    def span(self) -> int:
+        return int(self.info["span"])
+
+    @property
+    def capacity(self) -> dict[str, int]:
+        return self.info["capacity"]
+
+    def iu_weights(self, span: int) -> dict[str, np.ndarray]:
+        if span not in self.info["iu_spans"]:
+            raise KeyError(f"history of span {self.span} keeps IU models {self.info['iu_spans']}, not {span}")
+        return load_weights_npz(iu_path(self.uri, span))
+
+    def period(self, span: int) -> PeriodData:
+        if span not in self.info["data_spans"]:
+            raise KeyError(f"history of span {self.span} keeps periods {self.info['data_spans']}, not {span}")
+        return load_period_npz(data_path(self.uri, span))
+
+    def weights(self, name: str) -> dict[str, np.ndarray] | None:
+        path = os.path.join(self.uri, name)
+        return load_weights_npz(path) if os.path.exists(path) else None
+
+    @property
+    def generator_dir(self) -> str:
+        return os.path.join(self.uri, GENERATOR_DIR)
+
+    def extra_state(self) -> dict | None:
+        path = os.path.join(self.generator_dir, EXTRA_STATE)
+        return S.read_json(path) if os.path.exists(path) else None
+
+
+def write_history(
+    uri: str,
+    info: dict,
+    iu: dict[int, dict[str, np.ndarray]],
+    data: dict[int, PeriodData],
+    served: dict[str, np.ndarray],
+    generated: dict[str, np.ndarray] | None,
+) -> None:
+    """Write a history artifact (the generator's checkpoint is written separately into ``generator/``)."""
+    for t, w in iu.items():
+        save_weights_npz(iu_path(uri, t), w)
+    for t, d in data.items():
+        save_period_npz(data_path(uri, t), d)
+    save_weights_npz(os.path.join(uri, SERVED), served)
+    if generated is not None:
+        save_weights_npz(os.path.join(uri, GENERATED), generated)
+    S.write_json(
+        os.path.join(uri, FILE),
+        {
+            **info,
+            "format": FORMAT,
+            "iu_spans": sorted(iu),
+            "data_spans": sorted(data),
+            "has_generated": generated is not None,
+        },
+    )

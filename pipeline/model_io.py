@@ -1,0 +1,167 @@
+"""The pipeline's ``Model`` artifacts: a TF Serving SavedModel plus what the next run needs.
+
+Layout (the Trainer's ``fn_args.serving_model_dir`` is ``<uri>/Format-Serving``)::
+
+    Format-Serving/           SavedModel from ``serving.export.export_model`` (serving_default over serialized
+                              tf.Examples, predict_raw, rank, classify, regress; warm-up requests), tables trimmed
+                              to the ids known so far (the OOV row is their mean), and the raw-id vocabularies in
+                              ``assets.extra/asmg_vocab/`` (line n = raw id of index n)
+    asmg/model.json           role ("iu" or "generated"), span, table capacities, the ranker's config
+    asmg/weights.npz          trainable weights at full capacity (name -> array)
+    asmg/iu_state/            the IU model *and* its Adam state after this span: where the next IU warm-starts
+
+Every Model the pipeline writes carries ``asmg/iu_state`` of the same run's IU model (see ``pipeline.artifacts``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from asmg_tf.models import EmbeddingMLPRanker
+from asmg_tf.models.presets import TrainConfig
+from asmg_tf.models.weights import get_weights, load_weights_npz, save_weights_npz, set_weights
+from asmg_tf.training.loop import compile_model, ensure_built, make_optimizer
+from asmg_tf.training.state import read_checkpoint, write_checkpoint
+from pipeline import state as S
+from pipeline.capacity import TABLES, create_slots, fresh_weights, transfer_trainable, weights_capacity
+
+SERVING_DIR = "Format-Serving"
+ASMG_DIR = "asmg"
+INFO = "model.json"
+WEIGHTS = "weights.npz"
+IU_STATE = "iu_state"
+VOCAB_ASSETS = os.path.join("assets.extra", "asmg_vocab")
+
+
+def serving_dir(uri: str) -> str:
+    return os.path.join(uri, SERVING_DIR)
+
+
+def read_info(uri: str) -> dict:
+    path = os.path.join(uri, ASMG_DIR, INFO)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{uri} is not a model written by this pipeline (no {ASMG_DIR}/{INFO})")
+    return S.read_json(path)
+
+
+def load_weights(uri: str) -> dict[str, np.ndarray]:
+    return load_weights_npz(os.path.join(uri, ASMG_DIR, WEIGHTS))
+
+
+def model_from_config(config: dict) -> EmbeddingMLPRanker:
+    model = EmbeddingMLPRanker.from_config(config)
+    ensure_built(model)
+    return model
+
+
+def model_with_weights(config: dict, weights: dict[str, np.ndarray]) -> EmbeddingMLPRanker:
+    model = model_from_config(config)
+    set_weights(model, weights)
+    return model
+
+
+def resized_config(config: dict, capacity: dict[str, int]) -> dict:
+    return {
+        **config,
+        "num_users": capacity["users"],
+        "num_items": capacity["items"],
+        "num_categories": capacity["categories"],
+    }
+
+
+def trimmed(model: EmbeddingMLPRanker, sizes: dict[str, int]) -> EmbeddingMLPRanker:
+    """A copy holding only the first ``sizes`` rows of each table (the ids known so far)."""
+    weights = get_weights(model)
+    for name, key in TABLES.items():
+        if key in weights:
+            weights[key] = weights[key][: sizes[name]]
+    return model_with_weights(resized_config(model.get_config(), sizes), weights)
+
+
+def export_serving(model: EmbeddingMLPRanker, period_meta: dict, period_dir: str, dest: str, name: str = "asmg") -> str:
+    """Write ``dest`` (must not exist): the trimmed model as a TF Serving version, with the vocabularies."""
+    from serving.export import export_model
+
+    sizes = {k: period_meta["num_" + k] for k in ("users", "items", "categories")}
+    if not model.has_categories:
+        sizes["categories"] = 0
+    table = S.read_item_categories(period_dir) if model.has_categories else None
+    parent = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".tmp-export-", dir=parent)
+    try:
+        version = export_model(trimmed(model, sizes), staging, name, version=1, item_categories=table)
+        shutil.copytree(os.path.join(period_dir, S.VOCAB_DIR), os.path.join(version, VOCAB_ASSETS))
+        os.rename(version, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest
+
+
+def write_model(
+    uri: str,
+    model: EmbeddingMLPRanker,
+    *,
+    info: dict,
+    period_meta: dict,
+    period_dir: str,
+    optimizer: tf.keras.optimizers.Optimizer | None = None,
+    iu_state_from: str | None = None,
+    export: bool = True,
+) -> None:
+    """Fill a Model artifact folder: serving export, weights, info and the IU state (own, or copied from the
+    run's IU model at ``iu_state_from``)."""
+    if export:
+        export_serving(model, period_meta, period_dir, serving_dir(uri))
+    asmg = os.path.join(uri, ASMG_DIR)
+    os.makedirs(asmg, exist_ok=True)
+    save_weights_npz(os.path.join(asmg, WEIGHTS), get_weights(model))
+    if optimizer is not None:
+        write_checkpoint(os.path.join(asmg, IU_STATE), model=model, optimizer=optimizer)
+    elif iu_state_from is not None:
+        shutil.copytree(os.path.join(iu_state_from, ASMG_DIR, IU_STATE), os.path.join(asmg, IU_STATE))
+    S.write_json(
+        os.path.join(asmg, INFO),
+        {
+            "format": "asmg-model/1",
+            "config": model.get_config(),
+            "capacity": weights_capacity(get_weights(model)),
+            **info,
+        },
+    )
+
+
+def restore_iu(
+    uri: str, config: TrainConfig, capacity: dict[str, int], span: int
+) -> tuple[EmbeddingMLPRanker, tf.keras.optimizers.Optimizer]:
+    """(model, optimizer) of the IU state saved in the Model at ``uri``, enlarged to ``capacity`` if it grew."""
+    info = read_info(uri)
+    model = model_from_config(info["config"])
+    optimizer = make_optimizer(config.learning_rate)
+    compile_model(model, optimizer)
+    create_slots(model, optimizer)
+    read_checkpoint(os.path.join(uri, ASMG_DIR, IU_STATE), model=model, optimizer=optimizer)
+    if weights_capacity(get_weights(model)) == capacity:
+        return model, optimizer
+    fresh = fresh_weights(capacity, config, span)
+    bigger = model_from_config(resized_config(info["config"], capacity))
+    bigger_opt = make_optimizer(config.learning_rate)
+    compile_model(bigger, bigger_opt)
+    transfer_trainable(model, optimizer, bigger, bigger_opt, fresh)
+    return bigger, bigger_opt
+
+
+def weights_at_capacity(
+    weights: dict[str, np.ndarray], capacity: dict[str, int], config: TrainConfig, span: int
+) -> dict[str, np.ndarray]:
+    """``weights`` enlarged to ``capacity`` with the same new rows ``restore_iu`` gives (identity when equal)."""
+    if weights_capacity(weights) == capacity:
+        return weights
+    from pipeline.capacity import grow_weights
+
+    return grow_weights(weights, fresh_weights(capacity, config, span))

@@ -1,0 +1,1 @@
+"""Runners: local (LocalDagRunner, one run per span, backfills) and Kubeflow (V2 spec compiler)."""

@@ -1,0 +1,79 @@
+"""Compile the pipeline for Kubeflow Pipelines (V2 spec, ``KubeflowV2DagRunner``), offline.
+
+Differences from local runs: every "previous" input is resolved with ``LatestArtifactStrategy`` (the only resolver
+the V2 compiler takes; each scheduled run handles the newest span, ExampleGen picks it), no MLMD path (the cluster's),
+paths are those inside the component image (``pipeline/Dockerfile`` installs this repository at ``IMAGE_SOURCE``),
+and every task's container gets ``TF_USE_LEGACY_KERAS=1`` (the V2 runner has no option for environment variables, so
+it is added to the compiled spec). Components run the executors of this package, so the image must hold the same
+version of it. Executors use the local file API: mount the pipeline root (and the spans and serving folders) into
+the pods, e.g. a PVC or a gcsfuse volume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+IMAGE_SOURCE = "/opt/asmg"
+ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def add_env(job: dict, env: dict[str, str]) -> int:
+    """Add ``env`` to every container executor of a PipelineJob dict; returns how many containers."""
+    executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
+    n = 0
+    for spec in executors.values():
+        container = spec.get("container")
+        if container is None:
+            continue
+        existing = {e["name"]: e for e in container.get("env", [])}
+        existing.update({k: {"name": k, "value": v} for k, v in env.items()})
+        container["env"] = list(existing.values())
+        n += 1
+    return n
+
+
+def compile_pipeline(
+    output: str,
+    *,
+    image: str,
+    pipeline_root: str,
+    spans_root: str,
+    serving_dir: str,
+    knobs: dict,
+) -> dict:
+    """Write the V2 spec of the pipeline to ``output`` (.json: PipelineJob; .yaml/.yml: PipelineSpec); return the
+    PipelineJob dict."""
+    import yaml
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
+
+    from pipeline.factory import create_pipeline, default_schema
+
+    knobs = dict(knobs)
+    knobs.pop("spans_root", None)
+    if "schema_path" not in knobs or knobs["schema_path"] is None:
+        local = default_schema(bool(knobs.get("explicit", False)))
+        knobs["schema_path"] = os.path.join(IMAGE_SOURCE, "pipeline", "schema", os.path.basename(local))
+    pipeline = create_pipeline(
+        pipeline_root=pipeline_root,
+        spans_root=spans_root,
+        serving_dir=serving_dir,
+        metadata_path=None,
+        span=None,
+        resolution="latest",
+        **knobs,
+    )
+    runner = v2.KubeflowV2DagRunner(config=v2.KubeflowV2DagRunnerConfig(default_image=image))
+    job = runner.run(pipeline, write_out=False)
+    add_env(job, ENV)
+    directory = os.path.dirname(os.path.abspath(output))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        if output.endswith((".yaml", ".yml")):
+            yaml.safe_dump(job["pipelineSpec"], f, sort_keys=True)
+        else:
+            json.dump(job, f, indent=1, sort_keys=True)
+    os.replace(tmp, output)
+    return job

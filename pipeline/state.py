@@ -1,0 +1,163 @@
+"""The files of the period state (the Transform's carried artifact) and of a period's examples artifact.
+
+State artifact (``TransformCache`` type, see ``pipeline.artifacts``), rewritten by every run::
+
+    meta.json                 span, sizes, table capacities, settings, spans seen
+    vocab/users.txt           append-only vocabularies: line n holds the raw id of index n
+    vocab/items.txt
+    vocab/categories.txt
+    item_categories.npy       int32 [num_items, C], -1 padded (the item's categories at first sight)
+    users/users-*.tfrecord.gz one record per user: index, carried history, items seen (first times)
+    pretrain/span-<t>/        the examples of pretraining spans, kept until the run that pretrains
+
+Examples artifact: ``Split-period/`` (this span) and, in the pretraining run, ``Split-pretrain/``; plus
+``asmg_period/`` with ``meta.json`` (as the state's, plus ``trainable``), ``item_categories.npy`` and ``vocab/``,
+which the Trainer, the generator and the metrics component read (they cannot read the state artifact itself).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from pipeline.preprocess import UserHistory
+
+META = "meta.json"
+VOCAB_DIR = "vocab"
+VOCABS = ("users", "items", "categories")
+ITEM_CATEGORIES = "item_categories.npy"
+USERS_DIR = "users"
+PRETRAIN_DIR = "pretrain"
+PERIOD_DIR = "asmg_period"
+STATE_FORMAT = "asmg-period-state/1"
+
+
+def write_json(path: str, obj) -> None:
+    """Atomic JSON write."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".json", dir=os.path.dirname(os.path.abspath(path)))
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def read_json(path: str) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def vocab_path(root: str, name: str) -> str:
+    return os.path.join(root, VOCAB_DIR, f"{name}.txt")
+
+
+def read_vocab(root: str, name: str) -> list[str]:
+    path = vocab_path(root, name)
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
+
+
+def write_vocab(root: str, name: str, old: list[str], new: list[str]) -> None:
+    """Write ``old + new`` (the append-only rule: old indices never move)."""
+    bad = [v for v in new if "\n" in v or "\r" in v]
+    if bad:
+        raise ValueError(f"raw {name} ids must not contain line breaks: {bad[:3]}")
+    path = vocab_path(root, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for v in old + new:
+            f.write(v + "\n")
+
+
+def extend_categories(table: np.ndarray | None, rows: list[list[int]]) -> np.ndarray:
+    """Append one row of category indices per new item (-1 padded; the width grows when a row needs it)."""
+    width = max([0 if table is None else table.shape[1]] + [len(r) for r in rows] + [1])
+    old = np.zeros((0, width), np.int32) if table is None else table
+    if old.shape[1] < width:
+        old = np.concatenate([old, np.full((old.shape[0], width - old.shape[1]), -1, np.int32)], axis=1)
+    new = np.full((len(rows), width), -1, np.int32)
+    for r, cats in enumerate(rows):
+        new[r, : len(cats)] = cats
+    return np.concatenate([old, new]).astype(np.int32)
+
+
+def read_item_categories(root: str) -> np.ndarray | None:
+    path = os.path.join(root, ITEM_CATEGORIES)
+    return np.load(path, allow_pickle=False) if os.path.exists(path) else None
+
+
+def padded_categories(table: np.ndarray | None, rows: int, has_categories: bool) -> np.ndarray | None:
+    """The table padded with -1 rows up to ``rows`` (the item table's capacity); None without categories."""
+    if not has_categories:
+        return None
+    table = np.full((0, 1), -1, np.int32) if table is None else table
+    pad = np.full((rows - table.shape[0], table.shape[1]), -1, np.int32)
+    return np.concatenate([table, pad]).astype(np.int32)
+
+
+# -- per-user records --------------------------------------------------------------------------------------------
+def encode_user(raw: bytes, index: int, h: UserHistory) -> bytes:
+    from tensorflow.core.example import example_pb2, feature_pb2
+
+    def ints(values):
+        return feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=[int(v) for v in values]))
+
+    feature = {
+        "raw": feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[raw])),
+        "index": ints([index]),
+        "hist_items": ints(h.hist_items.tolist()),
+        "hist_times": ints(h.hist_times.tolist()),
+        "seen_items": ints(h.seen_items.tolist()),
+        "seen_times": ints(h.seen_times.tolist()),
+    }
+    return example_pb2.Example(features=feature_pb2.Features(feature=feature)).SerializeToString()
+
+
+def decode_user(serialized: bytes) -> tuple[bytes, int, UserHistory]:
+    from tensorflow.core.example import example_pb2
+
+    f = example_pb2.Example.FromString(serialized).features.feature
+
+    def ints(name):
+        return np.asarray(f[name].int64_list.value, np.int64)
+
+    h = UserHistory(ints("hist_items"), ints("hist_times"), ints("seen_items"), ints("seen_times"))
+    return f["raw"].bytes_list.value[0], int(f["index"].int64_list.value[0]), h
+
+
+# -- pretraining buffer ------------------------------------------------------------------------------------------
+def pretrain_span_dir(root: str, span: int) -> str:
+    return os.path.join(root, PRETRAIN_DIR, f"span-{span:05d}")
+
+
+def copy_tree_files(src: str, dst: str, prefix: str = "") -> list[str]:
+    """Copy the files of ``src`` (not recursive) into ``dst``, names prefixed; returns the new paths."""
+    os.makedirs(dst, exist_ok=True)
+    out = []
+    for name in sorted(os.listdir(src)):
+        p = os.path.join(src, name)
+        if os.path.isfile(p):
+            q = os.path.join(dst, prefix + name)
+            shutil.copyfile(p, q)
+            out.append(q)
+    return out
+
+
+def split_files(examples_uri: str, split: str) -> list[str]:
+    d = os.path.join(examples_uri, f"Split-{split}")
+    if not os.path.isdir(d):
+        return []
+    return sorted(os.path.join(d, n) for n in os.listdir(d) if not n.startswith("."))
+
+
+def read_period_meta(examples_uri: str) -> dict:
+    path = os.path.join(examples_uri, PERIOD_DIR, META)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{examples_uri} holds no {PERIOD_DIR}/{META}: not written by PeriodTransform")
+    return read_json(path)

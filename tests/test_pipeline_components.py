@@ -1,0 +1,367 @@
+"""Executor-level tests of the pipeline's custom components, chained over a few spans of a small stream."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import asmg_tf  # noqa: F401
+from asmg_tf.data.build import make_period_set
+from asmg_tf.data.periods import Protocol
+from asmg_tf.data.synthetic import synthetic_stream
+from asmg_tf.models.weights import get_weights
+from asmg_tf.training.loop import evaluate
+from pipeline import model_io
+from pipeline import state as S
+from pipeline.examples import read_period
+from pipeline.factory import train_config_dict
+from pipeline.spans import EVENTS_FILE, span_dir, write_spans
+
+tfx_types = pytest.importorskip("tfx.types")
+from tfx.proto import trainer_pb2  # noqa: E402
+from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
+from tfx.types.experimental.simple_artifacts import File  # noqa: E402
+
+PROTOCOL = Protocol(num_periods=6, pretrain_end=2, update_start=3, test_start=5, test_end=5)
+SETTINGS = {
+    "explicit": False,
+    "positive_rating": 4.0,
+    "history_granularity": "day",
+    "has_categories": True,
+    "hist_len": 30,
+    "sample_seed": 1234,
+    "capacity_headroom": 1.0,
+    "first_span": 1,
+    "pretrain_end": PROTOCOL.pretrain_end,
+    "update_start": PROTOCOL.update_start,
+}
+TRAIN = train_config_dict("tmall", pretrain_epochs=2)
+PROTO = {k: getattr(PROTOCOL, k) for k in ("num_periods", "pretrain_end", "update_start", "test_start", "test_end")}
+
+
+def _artifact(cls, uri, span=None, splits=None, **props):
+    a = cls()
+    a.uri = str(uri)
+    os.makedirs(a.uri, exist_ok=True)
+    if splits:
+        a.split_names = artifact_utils.encode_split_names(splits)
+    if span is not None:
+        a.set_int_custom_property("span", span)
+    for k, v in props.items():
+        a.set_int_custom_property(k, v)
+    return a
+
+
+def _raw_span(root, spans, t):
+    ev = _artifact(standard_artifacts.Examples, root / f"raw{t}", span=t, splits=["period"])
+    os.makedirs(os.path.join(ev.uri, "Split-period"), exist_ok=True)
+    shutil.copy(os.path.join(span_dir(spans, t), EVENTS_FILE), os.path.join(ev.uri, "Split-period"))
+    an = _artifact(standard_artifacts.ExampleAnomalies, root / f"anomalies{t}", splits=["period"])
+    os.makedirs(os.path.join(an.uri, "Split-period"), exist_ok=True)
+    open(os.path.join(an.uri, "Split-period", "SchemaDiff.pb"), "wb").close()
+    return ev, an
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """Spans 1-5 through PeriodTransform; Trainer, TestThenTrain and AsmgGenerator executors from span 3 on."""
+    from pipeline.components import trainer_executor
+    from pipeline.components.generator.executor import Executor as Generator
+    from pipeline.components.period_transform.executor import Executor as Transform
+    from pipeline.components.test_then_train.executor import Executor as Metrics
+
+    root = tmp_path_factory.mktemp("chain")
+    inter = synthetic_stream(seed=5, num_users=200, num_items=150, num_periods=6)
+    write_spans(inter, str(root / "spans"), split="day", num_periods=6)
+    out = {
+        "inter": inter,
+        "root": root,
+        "examples": {},
+        "state": {},
+        "model": {},
+        "generated": {},
+        "history": {},
+        "metrics": {},
+    }
+    state = history = model = None
+    for t in range(1, 6):
+        ev, an = _raw_span(root, str(root / "spans"), t)
+        ex = _artifact(standard_artifacts.Examples, root / f"examples{t}")
+        st = _artifact(standard_artifacts.TransformCache, root / f"state{t}")
+        Transform().Do(
+            {"events": [ev], "anomalies": [an], "previous_state": [state] if state else []},
+            {"examples": [ex], "state": [st]},
+            {"settings": json.dumps(SETTINGS)},
+        )
+        out["examples"][t], out["state"][t], state = ex, st, st
+        if t < PROTOCOL.update_start:
+            continue
+        ev_out = _artifact(standard_artifacts.ModelEvaluation, root / f"metrics{t}")
+        Metrics().Do({"examples": [ex], "history": [history] if history else []}, {"evaluation": [ev_out]}, {})
+        m = _artifact(standard_artifacts.Model, root / f"model{t}")
+        run = _artifact(standard_artifacts.ModelRun, root / f"run{t}")
+        trainer_executor.Executor().Do(
+            {"examples": [ex], "base_model": [model] if model else []},
+            {"model": [m], "model_run": [run]},
+            {
+                "run_fn": "pipeline.trainer_module.run_fn",
+                "train_args": json.dumps({"splits": ["period"]}),
+                "eval_args": json.dumps({"splits": ["period"]}),
+                "custom_config": json.dumps({"train": TRAIN, "protocol": PROTO}),
+            },
+        )
+        g = _artifact(standard_artifacts.Model, root / f"generated{t}")
+        h = _artifact(File, root / f"history{t}")
+        Generator().Do(
+            {"model": [m], "examples": [ex], "history": [history] if history else []},
+            {"generated_model": [g], "updated_history": [h]},
+            {
+                "method": "asmg_gru_multi",
+                "method_options": json.dumps({"k": 2}),
+                "warmup_periods": 1,
+                "protocol": json.dumps(PROTO),
+                "train_config": json.dumps(TRAIN),
+            },
+        )
+        out["metrics"][t], out["model"][t], out["generated"][t], out["history"][t] = ev_out, m, g, h
+        model, history = m, h
+    return out
+
+
+def test_transform_builds_the_library_samples_with_append_only_ids(chain):
+    lib = make_period_set(chain["inter"], split="day", num_periods=6)
+    from asmg_tf.data.preprocess import build_samples
+
+    _, info = build_samples(chain["inter"])
+    previous_users: list = []
+    for t in range(1, 6):
+        uri = chain["examples"][t].uri
+        d = read_period(S.split_files(uri, "period"))
+        users = S.read_vocab(chain["state"][t].uri, "users")
+        items = S.read_vocab(chain["state"][t].uri, "items")
+        assert users[: len(previous_users)] == previous_users  # append-only: old indices never move
+        previous_users = users
+        pos = d.label > 0
+        got = sorted(
+            (users[u], items[i], tuple(items[x] for x in h[:n]), ts)
+            for u, i, h, n, ts in zip(d.user[pos], d.item[pos], d.hist[pos], d.hist_len[pos], d.timestamp[pos])
+        )
+        p = lib.period(t)
+        lp = p.label > 0
+        want = sorted(
+            (
+                str(info["user_vocab"][u]),
+                str(info["item_vocab"][i]),
+                tuple(str(info["item_vocab"][x]) for x in h[:n]),
+                ts,
+            )
+            for u, i, h, n, ts in zip(p.user[lp], p.item[lp], p.hist[lp], p.hist_len[lp], p.timestamp[lp])
+        )
+        assert got == want
+        assert (d.label == 0).sum() == pos.sum()
+        meta = S.read_period_meta(uri)
+        assert meta["span"] == t and meta["trainable"] == (t >= PROTOCOL.update_start)
+        assert meta["capacity"]["users"] >= meta["num_users"]
+        splits = artifact_utils.decode_split_names(chain["examples"][t].split_names)
+        assert splits == (["period", "pretrain"] if t == PROTOCOL.update_start else ["period"])
+    assert not os.path.exists(os.path.join(chain["state"][5].uri, S.PRETRAIN_DIR))
+
+
+def test_transform_refuses_out_of_order_spans_and_changed_settings(chain):
+    from pipeline.components.period_transform.executor import check_order
+
+    with pytest.raises(ValueError, match="needs the state after span 3"):
+        check_order(chain["state"][2].uri, 4, SETTINGS)
+    with pytest.raises(ValueError, match="periods must run in order"):
+        check_order(None, 2, SETTINGS)
+    with pytest.raises(ValueError, match="sample_seed"):
+        check_order(chain["state"][2].uri, 3, {**SETTINGS, "sample_seed": 1})
+
+
+def test_anomalies_stop_the_run_with_a_clear_message(tmp_path):
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    from pipeline.components.validation import SpanAnomaliesError, raise_on_anomalies
+
+    a = anomalies_pb2.Anomalies()
+    info = a.anomaly_info["item"]
+    info.reason.add(description="Column is completely missing")
+    an = _artifact(standard_artifacts.ExampleAnomalies, tmp_path / "an", splits=["period"])
+    os.makedirs(os.path.join(an.uri, "Split-period"))
+    with open(os.path.join(an.uri, "Split-period", "SchemaDiff.pb"), "wb") as f:
+        f.write(a.SerializeToString())
+    with pytest.raises(
+        SpanAnomaliesError,
+        match=r"(?s)span 7 .*nothing was trained or pushed.*feature 'item': Column is completely missing",
+    ):
+        raise_on_anomalies(an, 7)
+
+
+def test_trainer_pretrains_once_then_warm_starts_weights_and_adam(chain):
+    first = model_io.read_info(chain["model"][3].uri)
+    assert first["role"] == "iu" and 1 <= first["pretrain"]["best_epoch"] <= 2
+    assert chain["model"][3].get_int_custom_property("span") == 3
+    second = model_io.read_info(chain["model"][4].uri)
+    assert "pretrain" not in second
+    assert os.path.exists(os.path.join(model_io.serving_dir(chain["model"][4].uri), "saved_model.pb"))
+    # span 4 = one IU epoch on span 4 from span 3's model *and* Adam state (library code, same seed)
+    from asmg_tf.models.presets import TrainConfig
+    from asmg_tf.training.loop import train_epoch
+    from pipeline.trainer_module import iu_seed
+
+    config = TrainConfig(**TRAIN)
+    meta = S.read_period_meta(chain["examples"][4].uri)
+    model, optimizer = model_io.restore_iu(chain["model"][3].uri, config, meta["capacity"], 4)
+    steps_before = int(optimizer.iterations.numpy())
+    assert steps_before > 0  # Adam state carried from pretraining + IU on span 3
+    table = S.padded_categories(
+        S.read_item_categories(os.path.join(chain["examples"][4].uri, S.PERIOD_DIR)), meta["capacity"]["items"], True
+    )
+    train_epoch(model, read_period(S.split_files(chain["examples"][4].uri, "period")), table, config.batch_size,
+                seed=iu_seed(config, 4))  # fmt: skip
+    want = get_weights(model)
+    got = model_io.load_weights(chain["model"][4].uri)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-5, atol=1e-6)
+
+
+def test_tables_grow_with_weights_and_adam_slots(chain):
+    from asmg_tf.models.presets import TrainConfig
+
+    config = TrainConfig(**TRAIN)
+    info = model_io.read_info(chain["model"][4].uri)
+    cap = info["capacity"]
+    bigger = {**cap, "users": cap["users"] + 7, "items": cap["items"] + 3}
+    small, small_opt = model_io.restore_iu(chain["model"][4].uri, config, cap, 5)
+    big, big_opt = model_io.restore_iu(chain["model"][4].uri, config, bigger, 5)
+    key = "user_embedding/embeddings"
+    sv, bv = small.user_embedding.embeddings, big.user_embedding.embeddings
+    assert bv.shape[0] == cap["users"] + 7
+    np.testing.assert_array_equal(bv.numpy()[: cap["users"]], sv.numpy())
+    for slot in ("m", "v"):
+        np.testing.assert_array_equal(
+            big_opt.get_slot(bv, slot).numpy()[: cap["users"]], small_opt.get_slot(sv, slot).numpy()
+        )
+        assert not big_opt.get_slot(bv, slot).numpy()[cap["users"] :].any()
+    assert int(big_opt.iterations.numpy()) == int(small_opt.iterations.numpy())
+    assert key in get_weights(big)
+
+
+def test_generator_rolls_its_history_and_deploys_after_warmup(chain):
+    g3, g4, g5 = (chain["generated"][t] for t in (3, 4, 5))
+    # k = 2: the first window is spans 3-4, so span 3 cannot generate; span 4 generates (not yet trained);
+    # span 5 meta-trains once (observe(4)) and, with warmup 1, deploys
+    assert [g.get_int_custom_property("generated") for g in (g3, g4, g5)] == [0, 1, 1]
+    assert [g.get_int_custom_property("deploy") for g in (g3, g4, g5)] == [0, 0, 1]
+    assert model_io.read_info(g5.uri)["role"] == "generated"
+    assert os.path.exists(os.path.join(model_io.serving_dir(g5.uri), "saved_model.pb"))
+    # every Model carries the run's IU warm-start state, never the generated weights
+    np.testing.assert_array_equal(
+        open(os.path.join(g5.uri, "asmg", "iu_state", "ckpt.index"), "rb").read(),
+        open(os.path.join(chain["model"][5].uri, "asmg", "iu_state", "ckpt.index"), "rb").read(),
+    )
+    from pipeline.history import History
+
+    h = History.load(chain["history"][5].uri)
+    assert h.info["iu_spans"] == [4, 5] and h.info["data_spans"] == [5] and h.info["meta_rounds"] == 1
+    assert h.info["served"]["source"] == "generated"
+    assert os.path.exists(os.path.join(h.generator_dir, "ckpt.index"))
+    assert History.load(chain["history"][4].uri).extra_state() is None  # not meta-trained yet: nothing to keep
+
+
+def test_test_then_train_scores_the_previous_models_on_the_new_span(chain):
+    m3 = S.read_json(os.path.join(chain["metrics"][3].uri, "metrics.json"))
+    assert m3["served"] is None and m3["iteration"] == 2
+    m5 = S.read_json(os.path.join(chain["metrics"][5].uri, "metrics.json"))
+    assert m5["served_source"] == "iu" and m5["generated"] is not None
+    meta = S.read_period_meta(chain["examples"][5].uri)
+    table = S.padded_categories(
+        S.read_item_categories(os.path.join(chain["examples"][5].uri, S.PERIOD_DIR)), meta["capacity"]["items"], True
+    )
+    data = read_period(S.split_files(chain["examples"][5].uri, "period"))
+    from asmg_tf.models.presets import TrainConfig
+
+    grown = model_io.weights_at_capacity(  # the item table grew at span 5: new rows as the Trainer makes them
+        model_io.load_weights(chain["model"][4].uri), meta["capacity"], TrainConfig(**TRAIN), 5
+    )
+    iu4 = model_io.model_with_weights(
+        model_io.resized_config(model_io.read_info(chain["model"][4].uri)["config"], meta["capacity"]), grown
+    )
+    want = evaluate(iu4, data, table)
+    assert m5["iu"]["auc"] == pytest.approx(want["auc"], abs=1e-9)
+    assert m5["served"] == m5["iu"]
+    assert chain["metrics"][5].get_float_custom_property("iu_auc") == pytest.approx(want["auc"])
+
+
+def test_pusher_pushes_once_per_span_and_never_overwrites(chain, tmp_path):
+    from pipeline.components.pusher.executor import Executor as Pusher
+
+    serving = str(tmp_path / "serving")
+
+    def push(t, model=None):
+        out = _artifact(standard_artifacts.PushedModel, tmp_path / f"pushed{t}-{len(os.listdir(tmp_path))}")
+        Pusher().Do(
+            {"model": [model or chain["model"][t]], "generated_model": [chain["generated"][t]]},
+            {"pushed_model": [out]},
+            {"serving_dir": serving},
+        )
+        return out
+
+    p4, p5 = push(4), push(5)
+    assert sorted(os.listdir(serving)) == ["4", "5"]
+    assert p4.get_string_custom_property("source") == "iu" and p5.get_string_custom_property("source") == "generated"
+    assert push(5).get_int_custom_property("copied") == 0  # a rerun finds its own push
+    info = json.load(open(os.path.join(serving, "5", "assets.extra", "asmg_push.json")))
+    assert info["source_uri"] == chain["generated"][5].uri
+    with pytest.raises(FileExistsError, match="immutable"):
+        from pipeline.components.pusher.executor import push as push_fn
+
+        push_fn(chain["model"][5].uri, serving, 5, {})
+
+
+def test_previous_span_strategy_picks_the_previous_span():
+    from pipeline.components.resolvers import PreviousSpanStrategy
+
+    arts = []
+    for i, span in enumerate([3, 4, 4, 5]):
+        a = standard_artifacts.Model()
+        a.id = i + 1
+        a.set_int_custom_property("span", span)
+        arts.append(a)
+    got = PreviousSpanStrategy(span=4).resolve_artifacts(None, {"model": arts})
+    assert [a.id for a in got["model"]] == [3]
+    assert PreviousSpanStrategy(span=9).resolve_artifacts(None, {"model": arts}) == {"model": []}
+
+
+def test_generator_state_grows_per_row_hidden_state():
+    import tensorflow as tf
+
+    from asmg_tf.generator import GeneratorState, MetaGenerator, model_spec
+    from asmg_tf.models import EmbeddingMLPRanker
+    from asmg_tf.training.loop import make_optimizer
+    from pipeline.capacity import grow_generator_state
+
+    def state(users):
+        m = EmbeddingMLPRanker(users, 6, 0, embedding_dim=4)
+        m(m.example_features())
+        g = MetaGenerator(model_spec(m), hidden_size=3, window=2, seed=1)
+        s = GeneratorState(g, make_optimizer(0.01), carry_state=True)
+        s.ensure_slots()
+        return s
+
+    old, new = state(5), state(9)
+    old.hidden[0].assign(tf.ones_like(old.hidden[0]))
+    old.optimizer.iterations.assign(7)
+    grow_generator_state(old, new)
+    assert new.hidden[0].shape[0] == 9
+    np.testing.assert_array_equal(new.hidden[0].numpy()[:5], 1.0)
+    assert not new.hidden[0].numpy()[5:].any()
+    assert int(new.optimizer.iterations.numpy()) == 7
+    for o, n in zip(old.generator.trainable_variables, new.generator.trainable_variables):
+        np.testing.assert_array_equal(o.numpy(), n.numpy())
+
+
+def test_trainer_args_are_the_stock_protos():
+    assert trainer_pb2.TrainArgs(splits=["period"]).splits == ["period"]

@@ -1,0 +1,87 @@
+"""The Kubeflow Pipelines V2 spec compiles offline with every component, the image, the command and the env."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("tfx.orchestration.kubeflow.v2")
+
+IMAGE = "registry.example.com/asmg/pipeline:0.1.0"
+COMPONENTS = {
+    "ImportExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "PeriodTransform",
+    "TestThenTrain",
+    "Trainer",
+    "AsmgGenerator",
+    "VersionedPusher",
+}
+RESOLVERS = {"previous_state", "previous_history", "previous_model"}
+OUR_EXECUTORS = {
+    "PeriodTransform": "pipeline.components.period_transform.executor.Executor",
+    "TestThenTrain": "pipeline.components.test_then_train.executor.Executor",
+    "Trainer": "pipeline.components.trainer_executor.Executor",
+    "AsmgGenerator": "pipeline.components.generator.executor.Executor",
+    "VersionedPusher": "pipeline.components.pusher.executor.Executor",
+}
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kfp") / "asmg.json"
+    cmd = [
+        sys.executable, "-m", "pipeline.cli", "compile", "--output", str(out), "--image", IMAGE,
+        "--pipeline-root", "/mnt/asmg/tfx", "--spans-root", "/mnt/asmg/spans", "--serving-dir", "/mnt/asmg/serving/asmg",
+        "--data-kind", "tmall", "--option", "k=3",
+    ]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(out.read_text())["pipelineSpec"]
+
+
+def test_every_component_is_a_task_of_the_image(spec):
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == COMPONENTS | RESOLVERS
+    executors = spec["deploymentSpec"]["executors"]
+    for name in COMPONENTS:
+        label = spec["components"][tasks[name]["componentRef"]["name"]]["executorLabel"]
+        container = executors[label]["container"]
+        assert container["image"] == IMAGE
+        assert container["command"] == [
+            "python",
+            "-m",
+            "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
+        ]
+        assert {"name": "TF_USE_LEGACY_KERAS", "value": "1"} in container["env"]
+        if name in OUR_EXECUTORS:
+            args = " ".join(container["args"])
+            assert OUR_EXECUTORS[name] in args, args[:500]
+
+
+def test_resolvers_ask_for_one_latest_artifact_of_a_type_only_they_produce(spec):
+    executors = spec["deploymentSpec"]["executors"]
+    titles = []
+    for name in RESOLVERS:
+        label = spec["components"][spec["root"]["dag"]["tasks"][name]["componentRef"]["name"]]["executorLabel"]
+        queries = executors[label]["resolver"]["outputArtifactQueries"]
+        assert len(queries) == 1
+        (query,) = queries.values()
+        assert "schema_title=" in query["filter"] and "limit" not in json.dumps(query)
+        titles.append(query["filter"].split('"')[1])
+    assert sorted(titles) == ["tfx.File", "tfx.Model", "tfx.TransformCache"]
+    dump = json.dumps(spec)
+    assert "desired_num_of_artifacts" not in dump.replace('"desired_num_of_artifacts": 1', "")
+
+
+def test_training_is_conditional_and_waits_for_the_test(spec):
+    tasks = spec["root"]["dag"]["tasks"]
+    for name in ("TestThenTrain", "Trainer", "AsmgGenerator", "VersionedPusher"):
+        assert "trainable" in tasks[name]["triggerPolicy"]["condition"]
+    assert "TestThenTrain" in tasks["Trainer"]["dependentTasks"]
+    assert "Trainer" in tasks["AsmgGenerator"]["dependentTasks"]
+    schema = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]["runtimeValue"]["constantValue"]
+    assert schema["stringValue"] == "/opt/asmg/pipeline/schema/raw_events_implicit.pbtxt"  # the image's copy
