@@ -56,6 +56,7 @@ bazel-test: bootstrap
 	$(BUILDIFIER) -mode=check -lint=warn -warnings=-native-py $(BAZEL_FILES:./%=%)
 	@rc=0; bazel test //... --nocache_test_results || rc=$$?; bazel shutdown; exit $$rc
 
-# A small end-to-end run: the embedded synthetic stream, incremental update (IU) only.
+# The main job: the TFX pipeline backfilled over the 31 periods of the embedded synthetic stream (LocalDagRunner,
+# Beam DirectRunner); ends with the served model directory and the per-period metrics table. Resumable.
 demo: bootstrap
-	.venv/bin/asmg bench --methods iu --out runs/demo
+	.venv/bin/asmg pipeline backfill --root runs/pipeline-demo

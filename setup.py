@@ -24,5 +24,6 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={"dev": ["pytest", "ruff"]},
+    package_data={"pipeline": ["schema/*.pbtxt", "Dockerfile"], "serving": ["deploy/*", "deploy/*/*"]},
     entry_points={"console_scripts": ["asmg=asmg_tf.cli:main"]},
 )
