@@ -26,14 +26,4 @@ def make_period_set(
         raise ValueError(f"{inter.name}: periods {empty} are empty; use fewer periods or another --split")
     summary = inter.summary()
     summary.update(samples=len(samples), samples_in_periods=sum(len(p) for p in periods), split=split)
-    return PeriodSet(
-        name=inter.name,
-        kind=inter.kind,
-        periods=periods,
-        num_users=info["num_users"],
-        num_items=info["num_items"],
-        num_categories=info["num_categories"],
-        item_categories=info["item_categories"],
-        protocol=protocol or Protocol.scaled(len(periods)),
-        summary=summary,
-    )
+    return PeriodSet.from_split(inter.name, inter.kind, periods, info, protocol, summary)

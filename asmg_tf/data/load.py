@@ -88,17 +88,7 @@ def _paper_period_set(
         "samples_in_periods": sum(len(p) for p in periods),
         "split": split,
     }
-    return PeriodSet(
-        name=name,
-        kind=info["kind"],
-        periods=periods,
-        num_users=info["num_users"],
-        num_items=info["num_items"],
-        num_categories=info["num_categories"],
-        item_categories=info["item_categories"],
-        protocol=protocol or Protocol.scaled(len(periods)),
-        summary=summary,
-    )
+    return PeriodSet.from_split(name, info["kind"], periods, info, protocol, summary)
 
 
 __all__ = ["load_period_set"]

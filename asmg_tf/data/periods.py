@@ -110,6 +110,23 @@ class PeriodSet:
                 f"{self.name}: {len(self.periods)} periods but the protocol expects {self.protocol.num_periods}"
             )
 
+    @classmethod
+    def from_split(
+        cls, name: str, kind: str, periods: list[PeriodData], info: dict, protocol: Protocol | None, summary: dict
+    ) -> PeriodSet:
+        """A period set from split samples and the id-space ``info`` that preprocessing returns."""
+        return cls(
+            name=name,
+            kind=kind,
+            periods=periods,
+            num_users=info["num_users"],
+            num_items=info["num_items"],
+            num_categories=info["num_categories"],
+            item_categories=info["item_categories"],
+            protocol=protocol or Protocol.scaled(len(periods)),
+            summary=summary,
+        )
+
     def period(self, t: int) -> PeriodData:
         """Period ``t`` (1-based, as in the paper)."""
         if not 1 <= t <= len(self.periods):
