@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.weights import get_weights, named_trainable_variables
+from asmg_tf.training.state import create_slots
 
 #: capacity name -> the base model's table holding those rows
 TABLES = {
@@ -106,12 +107,6 @@ def transfer_trainable(
                 pad_rows(old_optimizer.get_slot(old_vars[key], slot).numpy(), rows)
             )
     new_optimizer.iterations.assign(old_optimizer.iterations)
-
-
-def create_slots(model: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer) -> None:
-    """Create a legacy optimizer's iteration counter and slots for ``model`` without taking a step, so a
-    checkpoint restores into them at once."""
-    optimizer._create_all_weights(model.trainable_variables)  # noqa: SLF001 (legacy OptimizerV2 has no public hook)
 
 
 def grow_generator_state(old: tf.Module, new: tf.Module) -> None:

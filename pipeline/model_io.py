@@ -26,9 +26,9 @@ from asmg_tf.models import EmbeddingMLPRanker
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.weights import get_weights, load_weights_npz, save_weights_npz, set_weights
 from asmg_tf.training.loop import compile_model, ensure_built, make_optimizer
-from asmg_tf.training.state import read_checkpoint, write_checkpoint
+from asmg_tf.training.state import create_slots, read_checkpoint, write_checkpoint
 from pipeline import state as S
-from pipeline.capacity import TABLES, create_slots, fresh_weights, transfer_trainable, weights_capacity
+from pipeline.capacity import TABLES, fresh_weights, transfer_trainable, weights_capacity
 
 SERVING_DIR = "Format-Serving"
 ASMG_DIR = "asmg"

@@ -23,7 +23,7 @@ import time
 import asmg_tf  # noqa: F401  (legacy Keras)
 from asmg_tf.data.periods import HIST_LEN, PeriodData, PeriodSet, Protocol
 from asmg_tf.models.presets import TrainConfig
-from asmg_tf.training.loop import train_epoch
+from asmg_tf.training.loop import period_seed, train_epoch
 from asmg_tf.training.pretrain import new_trainable, pretrain
 from pipeline import model_io
 from pipeline import state as S
@@ -39,8 +39,8 @@ def examples_uri(fn_args) -> str:
 
 
 def iu_seed(config: TrainConfig, span: int) -> int:
-    """The shuffle seed of the IU epoch on period ``span`` (``Context.run_iu_chain``'s)."""
-    return config.seed * 1000 + span
+    """The shuffle seed of the IU epoch on period ``span`` (the library's rule, as ``Context.run_iu_chain``)."""
+    return period_seed(config.seed, span)
 
 
 def _empty() -> PeriodData:

@@ -28,6 +28,12 @@ def ensure_built(model: tf.keras.Model) -> None:
         model(model.example_features())
 
 
+def period_seed(seed: int, period: int) -> int:
+    """The shuffle seed of the one-epoch update on ``period`` (IU, the pipeline's Trainer and warm-started
+    baselines use the same rule, so their epochs see the same order)."""
+    return seed * 1000 + period
+
+
 def train_epoch(
     model: tf.keras.Model,
     data: PeriodData,

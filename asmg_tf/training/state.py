@@ -23,6 +23,12 @@ def restore_snapshot(model: tf.keras.Model, optimizer: tf.keras.optimizers.Optim
         var.assign(val)
 
 
+def create_slots(model: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer) -> None:
+    """Create a legacy optimizer's iteration counter and slots for ``model`` without taking a step, so a
+    checkpoint restores into them at once (instead of a deferred restore when the first step creates them)."""
+    optimizer._create_all_weights(model.trainable_variables)  # noqa: SLF001 (legacy OptimizerV2 has no public hook)
+
+
 def write_checkpoint(directory: str, **trackables) -> str:
     """Write ``tf.train.Checkpoint(**trackables)`` into ``directory`` atomically.
 

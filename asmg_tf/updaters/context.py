@@ -15,9 +15,9 @@ import tensorflow as tf
 from asmg_tf.data.periods import PeriodSet
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.weights import load_weights_npz, save_weights_npz, set_weights
-from asmg_tf.training.loop import evaluate, train_epoch
+from asmg_tf.training.loop import evaluate, period_seed, train_epoch
 from asmg_tf.training.pretrain import new_trainable, pretrain
-from asmg_tf.training.state import read_checkpoint, write_checkpoint
+from asmg_tf.training.state import create_slots, read_checkpoint, write_checkpoint
 
 Log = Callable[[str], None]
 
@@ -96,7 +96,7 @@ class Context:
         info_path = os.path.join(self.cache_dir, "pretrain", "info.json")
         model, optimizer = self.new_trainable()
         if os.path.exists(info_path):
-            self._init_slots(model, optimizer)
+            create_slots(model, optimizer)
             read_checkpoint(ckpt, model=model, optimizer=optimizer)
             if learning_rate is not None:
                 optimizer.learning_rate = learning_rate
@@ -123,14 +123,6 @@ class Context:
     def pretrain_info(self) -> dict:
         with open(os.path.join(self.cache_dir, "pretrain", "info.json")) as f:
             return json.load(f)
-
-    def _init_slots(self, model, optimizer) -> None:
-        """Create Adam's slots so a checkpoint restores into them immediately (zero-gradient step, then reset)."""
-        zeros = [tf.zeros_like(v) for v in model.trainable_variables]
-        before = [v.numpy() for v in model.trainable_variables]
-        optimizer.apply_gradients(zip(zeros, model.trainable_variables))
-        for v, b in zip(model.trainable_variables, before):
-            v.assign(b)
 
     # -- the IU chain ---------------------------------------------------------------------------------------------
     def iu_dir(self) -> str:
@@ -172,7 +164,7 @@ class Context:
         first = max(record["done"] + 1, proto.update_start)
         for i in range(first, until + 1):
             start = time.perf_counter()
-            self.train_epoch(model, self.period(i), seed=self.config.seed * 1000 + i)
+            self.train_epoch(model, self.period(i), seed=period_seed(self.config.seed, i))
             record["seconds"][str(i)] = time.perf_counter() - start
             save_weights_npz(self.iu_weights_path(i), _weights(model))
             write_checkpoint(state, model=model, optimizer=optimizer)

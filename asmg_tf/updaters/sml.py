@@ -38,6 +38,7 @@ from asmg_tf.models import features as F
 from asmg_tf.models.features import make_dataset
 from asmg_tf.models.weights import named_trainable_variables, set_weights
 from asmg_tf.training.loop import make_optimizer
+from asmg_tf.training.state import create_slots
 from asmg_tf.updaters.base import UpdateMethod
 from asmg_tf.updaters.baseline_presets import baseline_options, check_resumed_options
 
@@ -144,10 +145,12 @@ class TransferredModel:
         out: dict[str, object] = {}
         for g, net in zip(self.groups, self.networks.networks):
             if g.kind == TABLE and self.row_gather:
-                ids = [touched[s.key] for s in g.specs]
-                ids = ids[0] if len(ids) == 1 else tf.sort(tf.unique(tf.concat(ids, 0)).y)
+                plans = {s.key: touched[s.key] for s in g.specs}
+                ids = plans[g.specs[0].key].ids
+                for plan in plans.values():  # tables transferred together (MF's [embedding, bias]) share ids
+                    tf.debugging.assert_equal(plan.ids, ids, message="tables of one transfer group saw other ids")
                 rows = net(g.rows(self.prev, ids), g.rows(self.new, ids))
-                out.update({k: RowTable(k, ids, v) for k, v in g.split(rows).items()})
+                out.update({k: RowTable(k, plans[k], v) for k, v in g.split(rows).items()})
             else:
                 out.update(g.split(net(g.rows(self.prev), g.rows(self.new))))
         return out
@@ -231,9 +234,9 @@ class SML(UpdateMethod):
     def restore(self, extra_state: dict) -> None:
         check_resumed_options(self.name or self.family, extra_state.get("config"), self.config)
         model, optimizer = self.new_base()
-        self.ctx._init_slots(model, optimizer)
+        create_slots(model, optimizer)
         self._setup(model, optimizer)
-        self.ctx._init_slots(self.networks, self.transfer_optimizer)
+        create_slots(self.networks, self.transfer_optimizer)
 
     # -- training -------------------------------------------------------------------------------------------------
     def _epoch(self, which: str, t: int, seed: int) -> float:

@@ -22,7 +22,7 @@ from asmg_tf.generator.spec import VariableSpec
 from asmg_tf.models.mf import MatrixFactorization
 from asmg_tf.training.loop import compile_model, ensure_built, make_optimizer
 from asmg_tf.training.pretrain import pretrain
-from asmg_tf.training.state import read_checkpoint, write_checkpoint
+from asmg_tf.training.state import create_slots, read_checkpoint, write_checkpoint
 from asmg_tf.updaters.sml import SML, TransferGroup
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def pretrained_mf(
     info_path = os.path.join(folder, "info.json")
     model, optimizer = new_mf(ctx, pretrain_lr)
     if os.path.exists(info_path):
-        ctx._init_slots(model, optimizer)
+        create_slots(model, optimizer)
         read_checkpoint(os.path.join(folder, "state"), model=model, optimizer=optimizer)
     else:
         ctx.log(f"sml_mf: pretraining MF for {epochs} epochs at lr {pretrain_lr:g}")

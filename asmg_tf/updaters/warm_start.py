@@ -11,6 +11,8 @@ import abc
 
 import tensorflow as tf
 
+from asmg_tf.training.loop import period_seed
+from asmg_tf.training.state import create_slots
 from asmg_tf.updaters.base import UpdateMethod
 from asmg_tf.updaters.baseline_presets import baseline_options, check_resumed_options
 
@@ -33,7 +35,7 @@ class WarmStartMethod(UpdateMethod):
 
     def seed(self, i: int) -> int:
         """The shuffle seed of iteration i: the one the IU chain uses, so methods differ only by their idea."""
-        return self.ctx.config.seed * 1000 + i
+        return period_seed(self.ctx.config.seed, i)
 
     def start(self) -> None:
         self.model, self.optimizer = self.ctx.pretrained(self.learning_rate)
@@ -55,4 +57,4 @@ class WarmStartMethod(UpdateMethod):
     def restore(self, extra_state: dict) -> None:
         check_resumed_options(self.name or self.family, extra_state.get("config"), self.config)
         self.model, self.optimizer = self.ctx.new_trainable(self.learning_rate)
-        self.ctx._init_slots(self.model, self.optimizer)
+        create_slots(self.model, self.optimizer)
