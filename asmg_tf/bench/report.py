@@ -62,9 +62,20 @@ def plot_results(out_dir: str, results: dict, filename: str = "auc_per_period.pn
         (axes[0], "auc", "AUC (higher is better)"),
         (axes[1], "logloss", "LogLoss (lower is better)"),
     ):
-        for name, r in results["methods"].items():
+        names = list(results["methods"])
+        # tab10 repeats after 10 methods: switch to tab20 so every method keeps its own colour
+        cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+        for k, name in enumerate(names):
+            r = results["methods"][name]
             xs = [p["iteration"] for p in r["per_period"]]
-            ax.plot(xs, [p[key] for p in r["per_period"]], marker=".", label=name, linewidth=2 if name == "iu" else 1.2)
+            ax.plot(
+                xs,
+                [p[key] for p in r["per_period"]],
+                marker=".",
+                label=name,
+                color=cmap(k % cmap.N),
+                linewidth=2.2 if name == "iu" else 1.2,
+            )
         ax.axvspan(its[0] - 0.5, its[-1] + 0.5, color="0.9", zorder=0, label="test iterations")
         ax.set_xlabel("iteration i (trained on period i, scored on period i+1)")
         ax.set_title(f"{results['dataset']}: {title}")
