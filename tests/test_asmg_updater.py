@@ -258,3 +258,27 @@ def test_a_second_architecture_runs_unchanged_through_the_update_method(tmp_path
     assert [r["iteration"] for r in summary["per_period"]] == [6, 7]
     assert np.isfinite(summary["mean_auc"])
     assert type(m.serve(6)) is DCNRanker
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=False,
+    reason="not reliably met: on this stream asmg_gru_multi and IU are within run-to-run noise (measured mean AUC "
+    "vs IU: -0.12% and a pass for identical settings in two processes, -0.41% with whole-table regeneration; "
+    "paper meta batch 1024: -4.78%; Tmall-sized stream: -0.48%). Multi wins the season-change periods and loses "
+    "the others.",
+)
+def test_asmg_gru_multi_beats_iu_on_the_synthetic_stream(tmp_path):
+    """The embedded synthetic stream (2,000 users, recurring seasons) with the paper's protocol and base settings.
+    Meta batch 64 gives ~94 generator steps per period (Online Retail: 98, where multi beats IU), instead of 6 at
+    the Tmall preset's 1024 on this small stream."""
+    from asmg_tf.data.build import make_period_set
+    from asmg_tf.data.synthetic import synthetic_stream
+    from asmg_tf.models.presets import preset
+
+    periods = make_period_set(synthetic_stream(seed=1234), split="day", num_periods=31, seed=1234)
+    ctx = Context(periods, preset(periods.kind), str(tmp_path / "ctx"), log=lambda m: None)
+    iu = run_method("iu", ctx, str(tmp_path / "out"))
+    multi = run_method("asmg_gru_multi", ctx, str(tmp_path / "out"), options={"batch_size": 64})
+    assert np.isfinite(iu["mean_auc"]) and np.isfinite(multi["mean_auc"])
+    assert multi["mean_auc"] > iu["mean_auc"]

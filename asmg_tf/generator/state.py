@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import tensorflow as tf
 
 from asmg_tf.generator.meta_generator import MetaGenerator
-from asmg_tf.training.state import read_checkpoint, write_checkpoint
+from asmg_tf.training.state import create_slots, read_checkpoint, write_checkpoint
 
 
 class GeneratorState(tf.Module):
@@ -54,13 +54,8 @@ class GeneratorState(tf.Module):
         self.has_hidden.assign(True)
 
     def ensure_slots(self) -> None:
-        """Create the optimizer's slots (a zero-gradient step, which leaves Adam's weights unchanged) so a checkpoint
-        restores into them at once; the restored iteration count then overwrites the extra step."""
-        variables = self.generator.trainable_variables
-        before = [v.numpy() for v in variables]
-        self.optimizer.apply_gradients(zip([tf.zeros_like(v) for v in variables], variables))
-        for v, b in zip(variables, before):
-            v.assign(b)
+        """Create the optimizer's slots without a step, so a checkpoint restores into them at once."""
+        create_slots(self.generator, self.optimizer)
 
     def save(self, directory: str) -> str:
         return write_checkpoint(directory, asmg=self)
