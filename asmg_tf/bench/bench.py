@@ -118,12 +118,18 @@ def run_bench(spec: BenchSpec) -> dict:
             file=sys.stderr,
         )
 
+        def on_start(total: int, done: int, bar=bar) -> None:
+            bar.reset(total=total)
+            bar.update(done)
+
         def on_iteration(i: int, row: dict, bar=bar) -> None:
             bar.set_postfix(i=i, auc=f"{row['auc']:.4f}")
             bar.update(1)
 
         start = time.perf_counter()
-        summary = run_method(name, ctx, spec.out, options=spec.options.get(name), on_iteration=on_iteration)
+        summary = run_method(
+            name, ctx, spec.out, options=spec.options.get(name), on_iteration=on_iteration, on_start=on_start
+        )
         bar.close()
         summary["wall_seconds"] = time.perf_counter() - start
         results["methods"][name] = summary

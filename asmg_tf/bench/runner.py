@@ -25,6 +25,7 @@ def run_method(
     *,
     options: dict | None = None,
     on_iteration: Callable[[int, dict], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Run method ``name`` over its iterations; returns ``{"per_period": [...], "seconds": float, ...}``.
 
@@ -47,6 +48,8 @@ def run_method(
         progress = {"per_period": [], "last_iteration": None}
         method.start()
     first = method.first_iteration() if progress["last_iteration"] is None else progress["last_iteration"] + 1
+    if on_start:  # (iterations this method serves, iterations already done)
+        on_start(proto.test_end - method.first_iteration() + 1, len(progress["per_period"]))
     for i in range(first, proto.test_end + 1):
         start = time.perf_counter()
         method.reported_seconds = None
