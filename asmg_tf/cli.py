@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from asmg_tf.cli_args import key_value
+
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -14,18 +16,11 @@ FORMATS = ("online-retail", "movielens", "sobazaar", "tmall", "paper-csv", "gene
 
 def _parse_option(text: str) -> tuple[str, str, object]:
     """``method.key=value`` -> (method, key, value) with value parsed as JSON when possible."""
-    import json
-
-    try:
-        lhs, value = text.split("=", 1)
-        method, key = lhs.split(".", 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--option wants METHOD.KEY=VALUE, got {text!r}") from None
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = value
-    return method, key, parsed
+    lhs, value = key_value(text)
+    method, dot, key = lhs.partition(".")
+    if not dot or not method or not key:
+        raise argparse.ArgumentTypeError(f"--option wants METHOD.KEY=VALUE, got {text!r}")
+    return method, key, value
 
 
 def add_bench_parser(sub) -> None:
@@ -58,6 +53,7 @@ def add_bench_parser(sub) -> None:
         "--synthetic",
         action="append",
         default=[],
+        type=key_value,
         metavar="KEY=VALUE",
         help="synthetic stream option, e.g. num_users=50000 (repeatable)",
     )
@@ -68,8 +64,6 @@ def add_bench_parser(sub) -> None:
 
 
 def cmd_bench(args) -> int:
-    import json
-
     import asmg_tf  # noqa: F401  (legacy Keras before TensorFlow)
     from asmg_tf.bench.bench import BenchSpec, run_bench
     from asmg_tf.updaters import METHODS
@@ -80,13 +74,7 @@ def cmd_bench(args) -> int:
     options: dict = {}
     for method, key, value in args.option:
         options.setdefault(method, {})[key] = value
-    synthetic = {}
-    for item in args.synthetic:
-        k, _, v = item.partition("=")
-        try:
-            synthetic[k] = json.loads(v)
-        except json.JSONDecodeError:
-            synthetic[k] = v
+    synthetic = dict(args.synthetic)
     if args.data and not os.path.exists(args.data):
         print(f"asmg bench: --data {args.data}: no such file or folder", file=sys.stderr)
         return 2

@@ -30,6 +30,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from asmg_tf.cli_args import key_value  # noqa: E402
+
 DATASETS = {
     "online-retail": {"data": os.path.join(REPO, "..", "shared", "data", "online-retail-uci")},
     # the paper's Tmall: 49,986 users, 43,571 items, 634 categories, ~197k samples per day
@@ -199,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=20, help="timed optimiser steps per configuration")
     p.add_argument("--warmup", type=int, default=2, help="untimed first steps (tracing)")
     p.add_argument("--table-scales", default="1", help="comma-separated table-size multipliers, e.g. 1,4,16")
-    p.add_argument("--synthetic", action="append", default=[], metavar="KEY=VALUE", help="synthetic stream option")
+    p.add_argument(
+        "--synthetic", action="append", default=[], type=key_value, metavar="KEY=VALUE", help="synthetic stream option"
+    )
     p.add_argument("--cache-dir", help="period cache (default: asmg bench's)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per configuration")
     p.add_argument("--out", default=os.path.join(REPO, "runs", "bench-generator.json"))
@@ -210,13 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from tqdm.auto import tqdm
 
-    synthetic = {}
-    for item in args.synthetic:
-        key, _, value = item.partition("=")
-        try:
-            synthetic[key] = json.loads(value)
-        except json.JSONDecodeError:
-            synthetic[key] = value
+    synthetic = dict(args.synthetic)
     jobs = [
         {"dataset": d, "method": m, "row_gather": g, "steps": args.steps, "warmup": args.warmup,
          "synthetic": synthetic, "cache_dir": args.cache_dir, "table_scale": int(x)}

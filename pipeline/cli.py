@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
+from asmg_tf.cli_args import key_value as _kv
+
 DEFAULT_ROOT = "runs/pipeline"
-
-
-def _kv(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def _add_data(p) -> None:
