@@ -146,10 +146,34 @@ def test_invalid_arguments_raise():
         comb(tf.zeros([3, 1, 3]))
 
 
+def test_residual_cell_starts_as_the_identity_and_learns_a_correction():
+    gru = CoordinateGRU(6, 4, seed=3, residual=True)
+    x = tf.random.normal([3, 10, 6], seed=2)
+    h0 = tf.random.normal([10, 6, 4], seed=4)
+    with tf.GradientTape() as tape:
+        y, h = gru(x, h0)
+        loss = tf.reduce_sum(tf.square(y[-1] - 1.0))
+    np.testing.assert_array_equal(y.numpy(), x.numpy())  # zero head: every step outputs its own input
+    assert float(tf.reduce_max(tf.abs(h))) > 0  # the hidden state still runs
+    grads = dict(zip([v.name.split("/")[-1].split(":")[0] for v in gru.trainable_variables],
+                     tape.gradient(loss, gru.trainable_variables)))  # fmt: skip
+    assert float(tf.reduce_max(tf.abs(grads["w_hy"]))) > 0 and float(tf.reduce_max(tf.abs(grads["b_y"]))) > 0
+    # with a non-zero head the output is the input plus the ordinary head
+    plain = CoordinateGRU(6, 4, seed=3)
+    plain.build(None)
+    gru.w_hy.assign(plain.w_hy)
+    gru.b_y.assign(plain.b_y)
+    np.testing.assert_allclose(gru(x, h0)[0].numpy(), (plain(x, h0)[0] + x).numpy(), rtol=1e-6, atol=1e-6)
+
+
 def _cases():
     return [
         (
             CoordinateGRU(4, 3, seed=1),
+            [tf.keras.Input(shape=(5, 4), batch_size=3), tf.keras.Input(shape=(4, 3), batch_size=5)],
+        ),
+        (
+            CoordinateGRU(4, 3, seed=1, residual=True),
             [tf.keras.Input(shape=(5, 4), batch_size=3), tf.keras.Input(shape=(4, 3), batch_size=5)],
         ),
         (ConvexCombination(4, 3), [tf.keras.Input(shape=(5, 4), batch_size=3)]),

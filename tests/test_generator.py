@@ -218,11 +218,27 @@ def test_touched_rows_are_exactly_the_looked_up_ids():
     assert len(users) < USERS
 
 
+def test_untrained_residual_generator_reproduces_the_newest_model():
+    model = _ranker()
+    gen = MetaGenerator(model_spec(model), kind="gru", window=3, seed=7, residual=True)
+    window = _window(model)
+    generated = gen.generate(window, _random_state(gen))
+    for key, value in generated.items():
+        np.testing.assert_array_equal(value, window[key][-1].numpy())
+    with pytest.raises(ValueError, match="GRU generator only"):
+        MetaGenerator(model_spec(model), kind="linear", window=3, residual=True)
+
+
 @pytest.mark.parametrize("make,cats", [(_ranker, True), (_two_tower, False)])
-@pytest.mark.parametrize("kind", ["gru", "linear"])
+@pytest.mark.parametrize("kind", ["gru", "linear", "gru_residual"])
 def test_row_gather_equals_whole_table_values_and_gradients(make, cats, kind):
     model = make()
-    gen = MetaGenerator(model_spec(model), kind=kind, window=3, seed=7)
+    residual = kind == "gru_residual"
+    kind = "gru" if residual else kind
+    gen = MetaGenerator(model_spec(model), kind=kind, window=3, seed=7, residual=residual)
+    if residual:  # a trained-looking head, so the correction is not zero
+        for cell in gen.cells:
+            cell.w_hy.assign(tf.random.normal(cell.w_hy.shape, stddev=0.3, seed=1))
     window = _window(model)
     state = _random_state(gen) if kind == "gru" else None
     rng = np.random.default_rng(5)

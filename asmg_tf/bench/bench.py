@@ -74,10 +74,8 @@ def load_periods(spec: BenchSpec, cache_root: str, log=print) -> tuple[PeriodSet
     return periods, ddir, seconds
 
 
-def run_bench(spec: BenchSpec) -> dict:
-    """Run every method of ``spec`` and write ``results.json``, ``per_period.csv`` and the plot under ``spec.out``."""
-    from tqdm.auto import tqdm
-
+def prepare_context(spec: BenchSpec) -> tuple[Context, dict]:
+    """Periods (cached), base config and pretrained model (cached) for ``spec``: ``(context, stage seconds)``."""
     log = _log(spec)
     unknown = [m for m in spec.methods if m not in METHODS]
     if unknown:
@@ -88,7 +86,6 @@ def run_bench(spec: BenchSpec) -> dict:
     config = preset(periods.kind).replace(
         learning_rate=spec.learning_rate, batch_size=spec.batch_size, pretrain_epochs=spec.pretrain_epochs
     )
-    proto = periods.protocol
     log(
         f"{periods.name}: {len(periods.periods)} periods, {sum(map(len, periods.periods))} samples, "
         f"{periods.num_users} users, {periods.num_items} items, {periods.num_categories} categories; "
@@ -99,7 +96,15 @@ def run_bench(spec: BenchSpec) -> dict:
     ctx.pretrained()
     stages["pretrain_seconds"] = ctx.pretrain_info()["seconds"]
     stages["pretrain_wall_seconds"] = time.perf_counter() - start
+    return ctx, stages
 
+
+def run_bench(spec: BenchSpec) -> dict:
+    """Run every method of ``spec`` and write ``results.json``, ``per_period.csv`` and the plot under ``spec.out``."""
+    from tqdm.auto import tqdm
+
+    ctx, stages = prepare_context(spec)
+    periods, config, proto = ctx.periods, ctx.config, ctx.protocol
     results = {
         "dataset": periods.name,
         "test_iterations": list(proto.test_iterations),

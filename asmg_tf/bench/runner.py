@@ -26,11 +26,14 @@ def run_method(
     options: dict | None = None,
     on_iteration: Callable[[int, dict], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    until: int | None = None,
 ) -> dict:
     """Run method ``name`` over its iterations; returns ``{"per_period": [...], "seconds": float, ...}``.
 
     After each iteration the per-period results and the method's state are written atomically under
     ``out_dir/methods/<name>/``; a later call with the same ``out_dir`` resumes after the last finished iteration.
+    ``until`` stops after that iteration (e.g. the last warm-up iteration, to select settings without touching
+    the test periods).
     """
     proto = ctx.protocol
     method = make_method(name, ctx, **(options or {}))
@@ -48,9 +51,10 @@ def run_method(
         progress = {"per_period": [], "last_iteration": None}
         method.start()
     first = method.first_iteration() if progress["last_iteration"] is None else progress["last_iteration"] + 1
+    last = proto.test_end if until is None else min(until, proto.test_end)
     if on_start:  # (iterations this method serves, iterations already done)
-        on_start(proto.test_end - method.first_iteration() + 1, len(progress["per_period"]))
-    for i in range(first, proto.test_end + 1):
+        on_start(last - method.first_iteration() + 1, len(progress["per_period"]))
+    for i in range(first, last + 1):
         start = time.perf_counter()
         method.reported_seconds = None
         model = method.serve(i)

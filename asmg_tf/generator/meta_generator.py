@@ -35,6 +35,7 @@ class MetaGenerator(tf.Module):
         hidden_size: H of the GRU cells.
         window: k, required for ``"linear"`` (its logits have k entries); GRU cells take any sequence length.
         seed: initialisation seed (cell n uses ``seed + 10 n``).
+        residual: GRU cells generate a correction to the newest input (``CoordinateGRU(residual=True)``).
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class MetaGenerator(tf.Module):
         hidden_size: int = 4,
         window: int | None = None,
         seed: int = 0,
+        residual: bool = False,
         name: str = "meta_generator",
     ):
         super().__init__(name=name)
@@ -51,15 +53,20 @@ class MetaGenerator(tf.Module):
             raise ValueError(f"generator kind must be {GRU!r} or {LINEAR!r}, got {kind!r}")
         if kind == LINEAR and not window:
             raise ValueError("the linear generator needs a fixed window k")
+        if kind == LINEAR and residual:
+            raise ValueError("residual applies to the GRU generator only")
         self.specs = list(specs)
         self.kind = kind
         self.hidden_size = int(hidden_size)
         self.window = window
+        self.residual = bool(residual)
         cells = []
         for n, s in enumerate(self.specs):
             cell_name = "cell_" + s.key.replace("/", "__")
             if kind == GRU:
-                cell = CoordinateGRU(s.num_coords, self.hidden_size, seed=seed + 10 * n, name=cell_name)
+                cell = CoordinateGRU(
+                    s.num_coords, self.hidden_size, seed=seed + 10 * n, residual=residual, name=cell_name
+                )
             else:
                 cell = ConvexCombination(s.num_coords, window, name=cell_name)
             cell.build(None)

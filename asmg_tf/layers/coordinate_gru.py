@@ -21,7 +21,12 @@ class CoordinateGRU(tf.keras.layers.Layer):
 
     Weight shapes are the paper's: u_* [P, 1, H], W_* [P, H, H], w_hy [P, H, 1], b_y [P, 1, 1], all Glorot-uniform
     on those 3-D shapes, so P enters the fan: limits sqrt(6 / (P (1 + H))), sqrt(3 / (P H)), sqrt(6 / (P (H + 1)))
-    and sqrt(3 / P). Every row r has its own hidden state but uses coordinate p's weights: a dense tensor of P
+    and sqrt(3 / P).
+
+    ``residual=True`` (not in the paper; ``asmg_plus``) generates a correction to the step's input instead of the
+    value itself, y = x + h' w_hy + b_y, with w_hy and b_y initialised to zero: an untrained cell reproduces its
+    newest input, so the generated model starts as the latest incremental model and meta-training moves it away
+    from there only where that lowers the loss. Every row r has its own hidden state but uses coordinate p's weights: a dense tensor of P
     scalars is one row (no sharing); an embedding table [N, d] is N rows of P = d coordinates (one GRU per column,
     shared by all rows). All coordinates and rows run as batched matmuls; only the T steps are a loop.
 
@@ -29,6 +34,7 @@ class CoordinateGRU(tf.keras.layers.Layer):
         num_coords: P.
         hidden_size: H (4 in the paper).
         seed: base seed of the six initializers (weight i uses ``seed + i``); None for unseeded.
+        residual: output ``x + head(h)`` with a zero-initialised head (see above).
 
     Call args:
         inputs: ``[T, R, P]`` sequence, oldest step first.
@@ -45,15 +51,20 @@ class CoordinateGRU(tf.keras.layers.Layer):
         >>> y.shape, h.shape  # ([3, 100, 8], [3, 100, 8, 4])
     """
 
-    def __init__(self, num_coords: int, hidden_size: int = 4, seed: int | None = None, **kwargs):
+    def __init__(
+        self, num_coords: int, hidden_size: int = 4, seed: int | None = None, residual: bool = False, **kwargs
+    ):
         super().__init__(**kwargs)
         if int(num_coords) <= 0 or int(hidden_size) <= 0:
             raise ValueError(f"need num_coords > 0 and hidden_size > 0, got {num_coords}, {hidden_size}")
         self.num_coords = int(num_coords)
         self.hidden_size = int(hidden_size)
         self.seed = None if seed is None else int(seed)
+        self.residual = bool(residual)
 
-    def _init(self, i: int) -> tf.keras.initializers.Initializer:
+    def _init(self, i: int, name: str) -> tf.keras.initializers.Initializer:
+        if self.residual and name in ("w_hy", "b_y"):
+            return tf.keras.initializers.Zeros()  # start as the identity on the newest input
         return tf.keras.initializers.GlorotUniform(seed=None if self.seed is None else self.seed + i)
 
     def build(self, input_shape=None) -> None:
@@ -64,7 +75,9 @@ class CoordinateGRU(tf.keras.layers.Layer):
             "w_hy": [p, h, 1], "b_y": [p, 1, 1],
         }  # fmt: skip
         for i, (name, shape) in enumerate(shapes.items()):
-            setattr(self, name, self.add_weight(name=name, shape=shape, initializer=self._init(i), trainable=True))
+            setattr(
+                self, name, self.add_weight(name=name, shape=shape, initializer=self._init(i, name), trainable=True)
+            )
         super().build(input_shape)
 
     def zero_state(self, rows) -> tf.Tensor:
@@ -95,7 +108,7 @@ class CoordinateGRU(tf.keras.layers.Layer):
         outputs, states = [], []
         for t in range(inputs.shape[0]):
             h = self.step(xs[t], h)
-            outputs.append(self.head(h))
+            outputs.append(self.head(h) + xs[t] if self.residual else self.head(h))
             states.append(h)
         outputs = tf.transpose(tf.stack(outputs), [0, 2, 1])
         return outputs, (tf.transpose(tf.stack(states), [0, 2, 1, 3]) if return_states else None)
@@ -106,4 +119,5 @@ class CoordinateGRU(tf.keras.layers.Layer):
             "num_coords": self.num_coords,
             "hidden_size": self.hidden_size,
             "seed": self.seed,
+            "residual": self.residual,
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from asmg_tf.updaters.asmg import ASMG_METHODS
+from asmg_tf.updaters.asmg_plus import ASMG_PLUS_METHODS
 from asmg_tf.updaters.base import UpdateMethod
 from asmg_tf.updaters.baselines import BASELINE_METHODS
 from asmg_tf.updaters.context import Context
@@ -15,6 +16,7 @@ METHODS: dict[str, Callable[..., UpdateMethod]] = {
     "iu": IncrementalUpdate,
     **BASELINE_METHODS,
     **ASMG_METHODS,
+    **ASMG_PLUS_METHODS,
 }
 
 

@@ -17,7 +17,9 @@ Variants (all options can be overridden, e.g. ``--option asmg_gru_multi.k=4``):
 | asmg_linear       | softmax   | 3              | -                   | last only    |
 
 Options: k (int or "full"), hidden_size (H, 4), lr (1e-2, TF1 Adam), batch_size (meta_bs; default the base
-batch size, as in the paper), loss_weight (linear/uniform/exp/last), row_gather (True), seed (123).
+batch size, as in the paper), loss_weight (linear/uniform/exp/last), row_gather (True), seed (123), epochs (meta
+epochs per iteration, 1 as in the paper). ``residual`` (a generator that corrects the newest input, not in the
+paper) is set by ``asmg_plus`` (``asmg_tf.updaters.asmg_plus``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class ASMGConfig:
     carry_state: bool = True
     row_gather: bool = True
     seed: int = 123
+    epochs: int = 1
+    residual: bool = False
 
     def __post_init__(self) -> None:
         if self.generator not in (GRU, LINEAR):
@@ -63,6 +67,10 @@ class ASMGConfig:
             raise ValueError(f"loss_weight must be one of {LOSS_WEIGHTS}, got {self.loss_weight!r}")
         if self.hidden_size < 1 or self.lr <= 0 or (self.batch_size is not None and self.batch_size < 1):
             raise ValueError(f"need hidden_size >= 1, lr > 0, batch_size >= 1; got {self}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.residual and self.generator != GRU:
+            raise ValueError("residual applies to the GRU generator only")
 
 
 #: method name -> the paper's settings of that variant (§3.7)
@@ -75,25 +83,31 @@ VARIANTS: dict[str, dict] = {
     "asmg_linear": {"generator": LINEAR, "loss_weight": "last", "carry_state": False},
 }
 #: options a user may set (generator kind and carry-over define the variant itself)
-OPTIONS = ("k", "hidden_size", "lr", "batch_size", "loss_weight", "row_gather", "seed")
+OPTIONS = ("k", "hidden_size", "lr", "batch_size", "loss_weight", "row_gather", "seed", "epochs")
 
 
 class ASMG(UpdateMethod):
-    """The ASMG update method; ``variant`` is one of ``VARIANTS``, options override its settings."""
+    """The ASMG update method; ``variant`` is one of ``variants``, options (``allowed_options``) override its settings."""
+
+    variants: dict[str, dict] = VARIANTS
+    allowed_options: tuple[str, ...] = OPTIONS
 
     def __init__(self, ctx, variant: str = "asmg_gru_multi", **options):
         super().__init__(ctx, **options)
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown ASMG variant {variant!r}; available: {sorted(VARIANTS)}")
-        unknown = sorted(set(options) - set(OPTIONS))
+        if variant not in self.variants:
+            raise ValueError(f"unknown ASMG variant {variant!r}; available: {sorted(self.variants)}")
+        unknown = sorted(set(options) - set(self.allowed_options))
         if unknown:
-            raise ValueError(f"{variant}: unknown option(s) {unknown}; available: {list(OPTIONS)}")
+            raise ValueError(f"{variant}: unknown option(s) {unknown}; available: {list(self.allowed_options)}")
         self.variant = variant
-        self.config = ASMGConfig(**{**VARIANTS[variant], **options})
+        self.config = self._make_config({**self.variants[variant], **options})
         self._state: GeneratorState | None = None
         self._window_cache: dict[int, dict[str, np.ndarray]] = {}
         self._window = None
         self.meta_seconds: dict[str, float] = {}
+
+    def _make_config(self, settings: dict) -> ASMGConfig:
+        return ASMGConfig(**settings)
 
     # -- protocol ---------------------------------------------------------------------------------------------------
     def first_iteration(self) -> int:
@@ -113,7 +127,12 @@ class ASMG(UpdateMethod):
         self._template, _ = self.ctx.new_trainable()
         specs = model_spec(self._template)
         generator = MetaGenerator(
-            specs, cfg.generator, cfg.hidden_size, window=None if cfg.k == FULL else cfg.k, seed=cfg.seed
+            specs,
+            cfg.generator,
+            cfg.hidden_size,
+            window=None if cfg.k == FULL else cfg.k,
+            seed=cfg.seed,
+            residual=cfg.residual,
         )
         self._state = GeneratorState(generator, make_optimizer(cfg.lr), carry_state=cfg.carry_state)
         self._trainer = MetaTrainer(self._template, generator, self._state.optimizer, row_gather=cfg.row_gather)
@@ -142,21 +161,23 @@ class ASMG(UpdateMethod):
             self._window = (i, self._load_window(i))
         window, state = self._window[1], self._state.initial_state()
         target_periods, steps, weights = self.targets(i)
-        start = time.perf_counter()
-        result = self._trainer.train_epoch(
-            window,
-            state,
-            [self.ctx.period(t) for t in target_periods],
-            steps,
-            weights,
-            self.ctx.item_categories,
-            self.config.batch_size or self.ctx.config.batch_size,
-            seed=[self.config.seed, i],
-        )
+        start, meta_steps = time.perf_counter(), 0
+        for epoch in range(self.config.epochs):
+            result = self._trainer.train_epoch(
+                window,
+                state,
+                [self.ctx.period(t) for t in target_periods],
+                steps,
+                weights,
+                self.ctx.item_categories,
+                self.config.batch_size or self.ctx.config.batch_size,
+                seed=[self.config.seed, i] + ([epoch] if epoch else []),  # epoch 0 keeps the paper's shuffles
+            )
+            meta_steps += result["steps"]
         if self._state.carry_state:
             self._state.set_hidden(self._state.generator.state_after_first_step(window, state))
         self.meta_seconds[str(i)] = time.perf_counter() - start
-        self._state.meta_steps.assign_add(result["steps"])
+        self._state.meta_steps.assign_add(meta_steps)
         self._state.last_iteration.assign(i)
 
     # -- state ------------------------------------------------------------------------------------------------------
@@ -168,7 +189,9 @@ class ASMG(UpdateMethod):
 
     def restore(self, extra_state: dict) -> None:
         saved = extra_state.get("config")
-        if saved is not None and saved != dataclasses.asdict(self.config):
+        if saved is not None and {**dataclasses.asdict(type(self.config)()), **saved} != dataclasses.asdict(
+            self.config
+        ):
             raise ValueError(
                 f"{self.variant}: the run being resumed used {saved}, now {dataclasses.asdict(self.config)}; "
                 "resume with the same options or use another --out"

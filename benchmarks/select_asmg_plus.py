@@ -1,0 +1,112 @@
+"""How asmg_plus's settings are chosen: on the warm-up iterations only, never on the reported test iterations.
+
+Every candidate (the faithful ASMG-GRUmulti, each asmg_plus component alone, and asmg_plus with a few settings
+changed) runs through the paper's protocol with ``until = test_start - 1`` (iteration 23: the last model scored is
+evaluated on period 24), so no test period (25-31) is read, trained on or scored. Candidates are ranked by mean AUC
+over the warm-up iterations every candidate serves (13-23 with k = 3); ties go to the earlier (simpler) candidate.
+The script prints the ranking, writes ``selection.json`` and the ``asmg bench`` command that runs the chosen
+settings on the whole protocol.
+
+    .venv/bin/python benchmarks/select_asmg_plus.py --data ../shared/data/online-retail-uci --out runs/select-or
+    .venv/bin/python benchmarks/select_asmg_plus.py --out runs/select-synthetic          # the synthetic stream
+
+Runs are resumable (each candidate is an ordinary ``run_method`` output folder under ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from asmg_tf.cli_args import key_value  # noqa: E402
+
+#: (tag, method, options); the first asmg_plus entry is the package default
+CANDIDATES: list[tuple[str, str, dict]] = [
+    ("faithful", "asmg_gru_multi", {}),
+    ("plus", "asmg_plus", {}),
+    ("fallback_only", "asmg_plus", {"residual": False}),
+    ("residual_only", "asmg_plus", {"fallback": "none"}),
+    ("plus_window3", "asmg_plus", {"fallback_window": 3}),
+    ("plus_lr0.03", "asmg_plus", {"lr": 0.03}),
+    ("plus_epochs2", "asmg_plus", {"epochs": 2}),
+]
+
+
+def select(rows: dict[str, list[dict]], iterations: list[int]) -> list[tuple[str, float, float]]:
+    """``[(tag, mean AUC, mean LogLoss)]`` over ``iterations``, best AUC first (stable: ties keep input order)."""
+    scored = []
+    for tag, per_period in rows.items():
+        by_i = {r["iteration"]: r for r in per_period}
+        missing = [i for i in iterations if i not in by_i]
+        if missing:
+            raise ValueError(f"{tag}: no result for warm-up iteration(s) {missing}")
+        auc = sum(by_i[i]["auc"] for i in iterations) / len(iterations)
+        ll = sum(by_i[i]["logloss"] for i in iterations) / len(iterations)
+        scored.append((tag, auc, ll))
+    return sorted(scored, key=lambda s: -s[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", help="data file or folder (default: the synthetic stream)")
+    p.add_argument("--synthetic", action="append", default=[], type=key_value, metavar="KEY=VALUE")
+    p.add_argument("--out", required=True)
+    p.add_argument("--cache-dir")
+    p.add_argument("--only", help="comma-separated candidate tags (default: all)")
+    args = p.parse_args(argv)
+
+    from asmg_tf._keras_env import ensure_legacy_keras
+
+    ensure_legacy_keras()
+    from asmg_tf.bench.bench import BenchSpec, prepare_context
+    from asmg_tf.bench.runner import run_method
+
+    spec = BenchSpec(data=args.data, synthetic=dict(args.synthetic), cache_dir=args.cache_dir, out=args.out)
+    ctx, _ = prepare_context(spec)
+    proto = ctx.protocol
+    last_warmup = proto.test_start - 1
+    candidates = [c for c in CANDIDATES if not args.only or c[0] in args.only.split(",")]
+    rows = {}
+    for tag, method, options in [("iu", "iu", {})] + candidates:
+        print(f"{tag}: {method} {options} up to iteration {last_warmup}", file=sys.stderr, flush=True)
+        rows[tag] = run_method(method, ctx, os.path.join(args.out, tag), options=options, until=last_warmup)[
+            "per_period"
+        ]
+    first = max(r[0]["iteration"] for r in rows.values())
+    iterations = list(range(first, last_warmup + 1))
+    ranking = select({t: r for t, r in rows.items() if t != "iu"}, iterations)
+    (iu,) = [s for s in select({"iu": rows["iu"]}, iterations)]
+    chosen = next(t for t, _, _ in ranking if dict((c[0], c[1]) for c in candidates)[t] == "asmg_plus")
+    options = dict((c[0], c[2]) for c in candidates)[chosen]
+
+    print(f"\nmean over warm-up iterations {first}-{last_warmup} (test iterations {proto.test_start}+ not run)")
+    print(f"{'candidate':<16} {'AUC':>7} {'vs IU':>7} {'LogLoss':>8}")
+    for tag, auc, ll in [iu] + ranking:
+        print(f"{tag:<16} {auc:7.4f} {100 * (auc - iu[1]) / iu[1]:+6.2f}% {ll:8.4f}")
+    flags = " ".join(f"--option asmg_plus.{k}={json.dumps(v)}" for k, v in options.items())
+    data = f"--data {args.data} " if args.data else ""
+    command = f"asmg bench {data}--methods iu,asmg_gru_multi,asmg_plus {flags}".strip()
+    print(f"\nchosen: {chosen} {options}\nrun it: {command}")
+    result = {
+        "dataset": ctx.periods.name,
+        "warmup_iterations": iterations,
+        "candidates": {t: {"auc": a, "logloss": ll} for t, a, ll in [iu] + ranking},
+        "options": {c[0]: {"method": c[1], **c[2]} for c in candidates},
+        "chosen": chosen,
+        "chosen_options": options,
+        "command": command,
+    }
+    tmp = os.path.join(args.out, "selection.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmp, os.path.join(args.out, "selection.json"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""asmg_plus (beyond the paper): residual generator, IU fallback, options, resume, and the warm-up-only selection."""
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+import asmg_tf  # noqa: F401
+from asmg_tf.bench.runner import run_method
+from asmg_tf.models import get_weights
+from asmg_tf.updaters import METHODS, Context, make_method
+from asmg_tf.updaters.asmg_plus import ASMGPlus, PlusConfig, advantage
+from tests.test_asmg_updater import CONFIG, tiny_periods
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plus")
+    periods = tiny_periods()
+    c = Context(periods, CONFIG, str(root / "ctx"), log=lambda m: None)
+    c.run_iu_chain(periods.protocol.test_end)
+    return c
+
+
+def _metrics(auc, logloss):
+    return {"auc": auc, "logloss": logloss}
+
+
+def test_advantage_is_positive_when_the_generated_model_is_better():
+    g, iu = _metrics(0.80, 0.40), _metrics(0.78, 0.45)
+    assert advantage(g, iu, "auc") == pytest.approx(0.02)
+    assert advantage(g, iu, "logloss") == pytest.approx(0.05)
+    assert advantage(iu, g, "auc") < 0 and advantage(iu, g, "logloss") < 0
+
+
+@pytest.mark.parametrize(
+    "fallback,window,history,expected",
+    [
+        ("auc", 1, {}, True),  # nothing scored yet: serve the generator
+        ("auc", 1, {9: (0.80, 0.78)}, True),
+        ("auc", 1, {9: (0.70, 0.78)}, False),
+        ("auc", 1, {8: (0.70, 0.78), 9: (0.80, 0.78)}, True),  # only the newest counts
+        ("auc", 2, {8: (0.70, 0.78), 9: (0.80, 0.78)}, False),  # mean advantage -0.03
+        ("auc", 2, {7: (0.10, 0.90), 9: (0.80, 0.78)}, True),  # 7 is outside the window of 2
+        ("none", 1, {9: (0.10, 0.90)}, True),
+    ],
+)
+def test_fallback_rule_uses_the_mean_advantage_over_the_last_m_scored_periods(fallback, window, history, expected):
+    method = ASMGPlus(None, fallback=fallback, fallback_window=window)
+    method.comparisons = {
+        str(j): {"generated": _metrics(g, 0.5), "iu": _metrics(u, 0.5)} for j, (g, u) in history.items()
+    }
+    assert method.serves_generated(10) is expected
+
+
+def test_config_is_validated_and_the_paper_variants_reject_plus_options(ctx):
+    assert "asmg_plus" in METHODS
+    assert PlusConfig().residual and PlusConfig().fallback == "auc"
+    with pytest.raises(ValueError, match="fallback must be"):
+        make_method("asmg_plus", ctx, fallback="sometimes")
+    with pytest.raises(ValueError, match="fallback_window"):
+        make_method("asmg_plus", ctx, fallback_window=0)
+    with pytest.raises(ValueError, match="epochs"):
+        make_method("asmg_plus", ctx, epochs=0)
+    with pytest.raises(ValueError, match="unknown option"):
+        make_method("asmg_gru_multi", ctx, fallback="auc")
+    with pytest.raises(ValueError, match="unknown option"):
+        make_method("asmg_plus", ctx, generator="linear")
+
+
+def test_runs_records_comparisons_and_serves_exactly_iu_when_it_falls_back(ctx, tmp_path):
+    summary = run_method("asmg_plus", ctx, str(tmp_path), options={"epochs": 2})
+    proto = ctx.protocol
+    assert [r["iteration"] for r in summary["per_period"]] == list(range(proto.update_start + 2, proto.test_end + 1))
+    with open(tmp_path / "methods" / "asmg_plus" / "progress.json") as f:
+        extra = json.load(f)["extra_state"]
+    assert sorted(map(int, extra["comparisons"])) == [r["iteration"] for r in summary["per_period"]]
+    assert set(extra["served"].values()) <= {"generated", "iu"}
+    # each comparison is a real evaluation of both models on period i + 1
+    for i, c in extra["comparisons"].items():
+        iu_metrics = ctx.evaluate(ctx.iu_model(int(i)), int(i) + 1)
+        assert c["iu"]["auc"] == pytest.approx(iu_metrics["auc"], abs=1e-6)
+        if extra["served"][i] == "iu":
+            row = next(r for r in summary["per_period"] if r["iteration"] == int(i))
+            assert row["auc"] == pytest.approx(iu_metrics["auc"], abs=1e-6)
+
+    method = make_method("asmg_plus", ctx, fallback="auc")
+    method.start()
+    i = proto.test_end
+    method.comparisons = {str(i - 1): {"generated": _metrics(0.1, 9.0), "iu": _metrics(0.9, 0.1)}}
+    served = method.serve(i)
+    assert method.served[str(i)] == "iu"
+    for key, value in get_weights(served).items():
+        np.testing.assert_array_equal(value, ctx.iu_weights(i)[key])
+
+
+def test_fallback_off_and_untrained_residual_generator_serve_the_newest_iu_model(ctx):
+    method = make_method("asmg_plus", ctx, fallback="none")
+    method.start()
+    i = ctx.protocol.test_end
+    served = method.serve(i)
+    for key, value in get_weights(served).items():
+        np.testing.assert_array_equal(value, ctx.iu_weights(i)[key])
+    method.observe(i)  # one meta-epoch moves the generator away from the identity
+    assert any(not np.array_equal(v, ctx.iu_weights(i)[k]) for k, v in get_weights(method.serve(i)).items()), (
+        "meta-training did not change the generated model"
+    )
+
+
+def test_resume_restores_the_fallback_record(ctx, tmp_path):
+    proto = ctx.protocol
+    run_method("asmg_plus", ctx, str(tmp_path), until=proto.test_end - 1)
+    full = run_method("asmg_plus", ctx, str(tmp_path))  # resumes for the last iteration
+    fresh = run_method("asmg_plus", ctx, str(tmp_path / "fresh"))
+    assert [r["auc"] for r in full["per_period"]] == pytest.approx([r["auc"] for r in fresh["per_period"]], abs=1e-5)
+    with open(tmp_path / "methods" / "asmg_plus" / "progress.json") as f:
+        resumed = json.load(f)["extra_state"]
+    with open(tmp_path / "fresh" / "methods" / "asmg_plus" / "progress.json") as f:
+        uninterrupted = json.load(f)["extra_state"]
+    assert resumed["served"] == uninterrupted["served"]
+    assert sorted(resumed["comparisons"]) == sorted(uninterrupted["comparisons"])
+
+
+def test_resume_with_other_options_fails_clearly(ctx, tmp_path):
+    run_method("asmg_plus", ctx, str(tmp_path), until=ctx.protocol.test_start)
+    with pytest.raises(ValueError, match="resume with the same options"):
+        run_method("asmg_plus", ctx, str(tmp_path), options={"fallback": "logloss"})
+
+
+def _selection_module():
+    spec = importlib.util.spec_from_file_location(
+        "select_asmg_plus", os.path.join(REPO, "benchmarks", "select_asmg_plus.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_selection_ranks_on_the_given_warmup_iterations_only():
+    select = _selection_module().select
+    rows = {
+        "a": [{"iteration": i, "auc": 0.7, "logloss": 0.5} for i in range(13, 24)]
+        + [{"iteration": 24, "auc": 0.99, "logloss": 0.1}],  # a test iteration: must not count
+        "b": [{"iteration": i, "auc": 0.71, "logloss": 0.6} for i in range(13, 24)],
+        "c": [{"iteration": i, "auc": 0.71, "logloss": 0.4} for i in range(13, 24)],
+    }
+    ranking = select(rows, list(range(13, 24)))
+    assert [t for t, _, _ in ranking] == ["b", "c", "a"]  # ties keep the input order
+    assert ranking[0][1] == pytest.approx(0.71)
+    with pytest.raises(ValueError, match="no result for warm-up"):
+        select({"a": rows["a"][:5]}, list(range(13, 24)))
+
+
+def test_selection_candidates_are_valid_asmg_plus_settings(ctx):
+    for tag, method, options in _selection_module().CANDIDATES:
+        make_method(method, ctx, **options)  # raises on an unknown or invalid option
