@@ -156,5 +156,5 @@ def test_selection_ranks_on_the_given_warmup_iterations_only():
 
 
 def test_selection_candidates_are_valid_asmg_plus_settings(ctx):
-    for tag, method, options in _selection_module().CANDIDATES:
+    for _tag, method, options in _selection_module().CANDIDATES:
         make_method(method, ctx, **options)  # raises on an unknown or invalid option
