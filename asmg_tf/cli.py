@@ -58,6 +58,11 @@ def add_bench_parser(sub) -> None:
         help="synthetic stream option, e.g. num_users=50000 (repeatable)",
     )
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument(
+        "--plot-methods",
+        default="",
+        help="comma-separated methods for a second plot, auc_per_period_selected.png (e.g. iu,asmg_gru_multi,asmg_plus)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--list-methods", action="store_true", help="print the available methods and exit")
     p.set_defaults(func=cmd_bench)
@@ -93,6 +98,7 @@ def cmd_bench(args) -> int:
         options=options,
         synthetic=synthetic,
         plot=not args.no_plot,
+        plot_methods=tuple(m.strip() for m in args.plot_methods.split(",") if m.strip()),
         quiet=args.quiet,
     )
     run_bench(spec)

@@ -158,3 +158,20 @@ def test_selection_ranks_on_the_given_warmup_iterations_only():
 def test_selection_candidates_are_valid_asmg_plus_settings(ctx):
     for _tag, method, options in _selection_module().CANDIDATES:
         make_method(method, ctx, **options)  # raises on an unknown or invalid option
+
+
+def test_selected_methods_plot_shows_only_those_methods(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from asmg_tf.bench.report import plot_results
+
+    labels = []
+    original = matplotlib.axes.Axes.plot
+    monkeypatch.setattr(
+        matplotlib.axes.Axes, "plot", lambda self, *a, **k: labels.append(k.get("label")) or original(self, *a, **k)
+    )
+    rows = [{"iteration": i, "auc": 0.7, "logloss": 0.5} for i in range(4, 8)]
+    results = {"dataset": "tiny", "test_iterations": [6, 7], "methods": {m: {"per_period": rows} for m in "abc"}}
+    path = plot_results(str(tmp_path), results, "selected.png", methods=["a", "c"])
+    assert os.path.getsize(path) > 0 and open(path, "rb").read(4) == b"\x89PNG"
+    assert labels == ["a", "c", "a", "c"]  # AUC and LogLoss panels

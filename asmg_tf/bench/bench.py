@@ -31,6 +31,7 @@ class BenchSpec:
     options: dict = dataclasses.field(default_factory=dict)  # {method: {key: value}}
     synthetic: dict = dataclasses.field(default_factory=dict)  # options of the synthetic stream
     plot: bool = True
+    plot_methods: tuple[str, ...] = ()  # also plot just these methods (auc_per_period_selected.png)
     quiet: bool = False
 
 
@@ -141,6 +142,10 @@ def run_bench(spec: BenchSpec) -> dict:
         write_results(spec.out, results)
     if spec.plot:
         results["plot"] = plot_results(spec.out, results)
+        if spec.plot_methods:
+            results["plot_selected"] = plot_results(
+                spec.out, results, "auc_per_period_selected.png", methods=spec.plot_methods
+            )
     write_results(spec.out, results)
     print(format_table(results))
     print(f"results: {os.path.join(spec.out, 'results.json')}")

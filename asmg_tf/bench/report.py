@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+from collections.abc import Sequence
 
 
 def improvement(value: float, base: float, higher_is_better: bool) -> float:
@@ -49,8 +50,10 @@ def write_results(out_dir: str, results: dict) -> None:
                 w.writerow([name, row["iteration"], row["auc"], row["logloss"], row.get("seconds", "")])
 
 
-def plot_results(out_dir: str, results: dict, filename: str = "auc_per_period.png") -> str:
-    """Per-period AUC (and LogLoss) of every method; the test iterations are shaded."""
+def plot_results(
+    out_dir: str, results: dict, filename: str = "auc_per_period.png", methods: Sequence[str] | None = None
+) -> str:
+    """Per-period AUC (and LogLoss) of every method (or of ``methods``); the test iterations are shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,7 +65,7 @@ def plot_results(out_dir: str, results: dict, filename: str = "auc_per_period.pn
         (axes[0], "auc", "AUC (higher is better)"),
         (axes[1], "logloss", "LogLoss (lower is better)"),
     ):
-        names = list(results["methods"])
+        names = [m for m in results["methods"] if methods is None or m in methods]
         # tab10 repeats after 10 methods: switch to tab20 so every method keeps its own colour
         cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
         for k, name in enumerate(names):
