@@ -8,7 +8,8 @@ nb x mean step time + the carried-state recomputation (multi). Peak memory is th
 over the meta-training steps (VmHWM reset just before the first step, tracing included), next to its resident size
 before them (data, base model, window and hidden state).
 
-``--table-scales 1,4,16`` adds rows to the user and item tables that no sample touches: the row-gathered step
+``--batch-sizes 1024,256`` times other meta batch sizes than the base one: how many rows a step touches (and
+so the most row gathering can save) depends on it. ``--table-scales 1,4,16`` adds rows to the user and item tables that no sample touches: the row-gathered step
 should stay flat while whole-table regeneration grows with the tables.
 
 Timing does not depend on the weight values, so the IU models are the base model's initial weights plus small
@@ -110,7 +111,8 @@ def worker(job: dict) -> dict:
     weights = loss_weights(cfg.loss_weight, len(window_periods))
     targets = [periods.period(t + 1) for t in window_periods]
     steps = list(range(len(window_periods)))
-    nb = num_batches(len(targets[-1]), config.batch_size)
+    batch_size = int(job.get("batch_size") or config.batch_size)  # meta batch size (the paper: the base one)
+    nb = num_batches(len(targets[-1]), batch_size)
     warmup, timed = job["warmup"], job["steps"]
     stamps: list[float] = []
 
@@ -120,7 +122,7 @@ def worker(job: dict) -> dict:
     rss_before_kb = _status_kb("VmRSS")  # data, base model, window and state are in memory already
     reset = _reset_peak_rss()
     trainer.train_epoch(
-        window, initial, targets, steps, weights, periods.item_categories, config.batch_size,
+        window, initial, targets, steps, weights, periods.item_categories, batch_size,
         seed=[0, i], max_steps=warmup + timed, on_step=on_step,
     )  # fmt: skip
     peak_kb = _status_kb("VmHWM")
@@ -140,7 +142,7 @@ def worker(job: dict) -> dict:
         "iteration": i,
         "window": len(window_periods),
         "num_batches": nb,
-        "batch_size": config.batch_size,
+        "batch_size": batch_size,
         "steps_timed": int(len(durations)),
         "step_seconds_mean": float(np.mean(durations)),
         "step_seconds_median": float(np.median(durations)),
@@ -169,12 +171,12 @@ def run_job(job: dict, timeout: float) -> dict:
 
 
 def _same(a: dict, b: dict) -> bool:
-    return all(a[k] == b[k] for k in ("dataset", "method", "table_scale"))
+    return all(a[k] == b[k] for k in ("dataset", "method", "table_scale", "batch_size"))
 
 
 def format_rows(rows: list[dict]) -> str:
     lines = [
-        f"{'dataset':<16} {'method':<15} {'rows':>5} {'gather':<6} {'nb':>4} {'s/step':>8} {'s/period':>9} "
+        f"{'dataset':<16} {'method':<15} {'rows':>5} {'batch':>5} {'gather':<6} {'nb':>4} {'s/step':>8} {'s/period':>9} "
         f"{'speed-up':>8} {'peak MB':>8} {'MB before':>9}"
     ]
     for r in rows:
@@ -182,7 +184,7 @@ def format_rows(rows: list[dict]) -> str:
         speed = f"{twin['seconds_per_period'] / r['seconds_per_period']:7.1f}x" if twin and r["row_gather"] else ""
         peak = r["peak_rss_during_steps_mb"]
         lines.append(
-            f"{r['dataset'][:16]:<16} {r['method']:<15} {'x' + str(r['table_scale']):>5} "
+            f"{r['dataset'][:16]:<16} {r['method']:<15} {'x' + str(r['table_scale']):>5} {r['batch_size']:>5} "
             f"{'on' if r['row_gather'] else 'off':<6} {r['num_batches']:>4} {r['step_seconds_mean']:8.3f} "
             f"{r['seconds_per_period']:9.1f} {speed:>8} {(f'{peak:8.0f}' if peak else '       ?')} "
             f"{r['rss_before_steps_mb']:9.0f}"
@@ -202,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2, help="untimed first steps (tracing)")
     p.add_argument("--table-scales", default="1", help="comma-separated table-size multipliers, e.g. 1,4,16")
     p.add_argument(
+        "--batch-sizes",
+        default="",
+        help="comma-separated meta batch sizes (default: the dataset's base batch size, as in the paper)",
+    )
+    p.add_argument(
         "--synthetic", action="append", default=[], type=key_value, metavar="KEY=VALUE", help="synthetic stream option"
     )
     p.add_argument("--cache-dir", help="period cache (default: asmg bench's)")
@@ -217,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     synthetic = dict(args.synthetic)
     jobs = [
         {"dataset": d, "method": m, "row_gather": g, "steps": args.steps, "warmup": args.warmup,
-         "synthetic": synthetic, "cache_dir": args.cache_dir, "table_scale": int(x)}
+         "synthetic": synthetic, "cache_dir": args.cache_dir, "table_scale": int(x), "batch_size": bs}
         for d in args.datasets.split(",") for m in args.methods.split(",") for x in args.table_scales.split(",")
-        for g in (True, False)
+        for bs in ([int(b) for b in args.batch_sizes.split(",") if b] or [None]) for g in (True, False)
     ]  # fmt: skip
     unknown = {j["dataset"] for j in jobs if not j["dataset"].startswith("periods:")} - set(DATASETS)
     if unknown:
