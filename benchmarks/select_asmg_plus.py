@@ -34,6 +34,9 @@ CANDIDATES: list[tuple[str, str, dict]] = [
     ("plus_window3", "asmg_plus", {"fallback_window": 3}),
     ("plus_lr0.03", "asmg_plus", {"lr": 0.03}),
     ("plus_epochs2", "asmg_plus", {"epochs": 2}),
+    ("plus_zero_state", "asmg_plus", {"carry_state": False}),
+    ("plus_hidden8", "asmg_plus", {"hidden_size": 8}),
+    ("plus_uniform", "asmg_plus", {"loss_weight": "uniform"}),
 ]
 
 

@@ -46,7 +46,7 @@ class PlusConfig(ASMGConfig):
 
 #: method name -> settings; every PlusConfig field may be overridden with ``--option asmg_plus.<field>=...``
 PLUS_VARIANTS: dict[str, dict] = {"asmg_plus": {}}
-PLUS_OPTIONS = OPTIONS + ("residual", "fallback", "fallback_window")
+PLUS_OPTIONS = OPTIONS + ("residual", "carry_state", "fallback", "fallback_window")
 
 
 def advantage(generated: dict[str, float], iu: dict[str, float], metric: str) -> float:
