@@ -33,10 +33,22 @@ CANDIDATES: list[tuple[str, str, dict]] = [
     ("residual_only", "asmg_plus", {"fallback": "none"}),
     ("plus_window3", "asmg_plus", {"fallback_window": 3}),
     ("plus_lr0.03", "asmg_plus", {"lr": 0.03}),
+    ("plus_lr0.003", "asmg_plus", {"lr": 0.003}),
+    ("plus_lr0.001", "asmg_plus", {"lr": 0.001}),
     ("plus_epochs2", "asmg_plus", {"epochs": 2}),
     ("plus_zero_state", "asmg_plus", {"carry_state": False}),
     ("plus_hidden8", "asmg_plus", {"hidden_size": 8}),
     ("plus_uniform", "asmg_plus", {"loss_weight": "uniform"}),
+    ("plus_k5", "asmg_plus", {"k": 5}),
+    ("plus_k5_lr0.001", "asmg_plus", {"k": 5, "lr": 0.001}),
+    ("plus_batch256", "asmg_plus", {"batch_size": 256}),
+    ("plus_full", "asmg_plus", {"k": "full", "carry_state": False}),
+    ("plus_extrapolate", "asmg_plus", {"extrapolate": True}),
+    ("plus_extrapolate_no_fallback", "asmg_plus", {"extrapolate": True, "fallback": "none"}),
+    ("plus_extrapolate_k5", "asmg_plus", {"extrapolate": True, "k": 5}),
+    ("plus_steps", "asmg_plus", {"extrapolation_steps": [1, 2, 4]}),
+    ("plus_steps_window3", "asmg_plus", {"extrapolation_steps": [1, 2, 4], "fallback_window": 3}),
+    ("plus_steps_k5", "asmg_plus", {"extrapolation_steps": [1, 2, 4], "k": 5}),
 ]
 
 

@@ -57,6 +57,20 @@ def test_fallback_rule_uses_the_mean_advantage_over_the_last_m_scored_periods(fa
     assert method.serves_generated(10) is expected
 
 
+def test_the_rule_serves_the_best_candidate_including_extrapolation_steps():
+    method = ASMGPlus(None, extrapolation_steps=[1, 2], fallback_window=2)
+    assert method.candidates() == ["generated", "generated+1", "generated+2", "iu"]
+    aucs = {8: [0.70, 0.74, 0.73, 0.71], 9: [0.70, 0.72, 0.75, 0.71]}  # means: .70 .73 .74 .71
+    method.comparisons = {
+        str(j): {c: _metrics(a, 0.5) for c, a in zip(method.candidates(), v)} for j, v in aucs.items()
+    }
+    assert method.choice(10) == "generated+2"
+    method.comparisons["9"]["iu"] = _metrics(0.99, 0.5)
+    assert method.choice(10) == "iu"
+    method.comparisons["9"]["iu"] = _metrics(0.77, 0.5)  # iu mean .74 ties generated+2: the earlier wins
+    assert method.choice(10) == "generated+2"
+
+
 def test_config_is_validated_and_the_paper_variants_reject_plus_options(ctx):
     assert "asmg_plus" in METHODS
     assert PlusConfig().residual and PlusConfig().fallback == "auc"
@@ -70,6 +84,12 @@ def test_config_is_validated_and_the_paper_variants_reject_plus_options(ctx):
         make_method("asmg_gru_multi", ctx, fallback="auc")
     with pytest.raises(ValueError, match="unknown option"):
         make_method("asmg_plus", ctx, generator="linear")
+    with pytest.raises(ValueError, match="set fallback to auc"):
+        make_method("asmg_plus", ctx, fallback="none", extrapolation_steps=[1])
+    with pytest.raises(ValueError, match="always a candidate"):
+        make_method("asmg_plus", ctx, extrapolation_steps=[0, 1])
+    with pytest.raises(ValueError, match="extrapolate needs residual"):
+        make_method("asmg_plus", ctx, residual=False, extrapolate=True)
 
 
 def test_runs_records_comparisons_and_serves_exactly_iu_when_it_falls_back(ctx, tmp_path):
@@ -123,6 +143,24 @@ def test_resume_restores_the_fallback_record(ctx, tmp_path):
         uninterrupted = json.load(f)["extra_state"]
     assert resumed["served"] == uninterrupted["served"]
     assert sorted(resumed["comparisons"]) == sorted(uninterrupted["comparisons"])
+
+
+def test_extrapolation_candidates_step_along_the_newest_iu_update_and_resume(ctx, tmp_path):
+    proto = ctx.protocol
+    options = {"extrapolation_steps": [2], "extrapolate": True}
+    run_method("asmg_plus", ctx, str(tmp_path), options=options, until=proto.test_start)
+    summary = run_method("asmg_plus", ctx, str(tmp_path), options=options)  # resumes: the saved config matches
+    assert summary["per_period"][-1]["iteration"] == proto.test_end
+    method = make_method("asmg_plus", ctx, **options)
+    method.start()
+    i = proto.test_end
+    generated = get_weights(method.serve(i))
+    stepped = get_weights(method._candidate(i, "generated+2"))
+    new, old = ctx.iu_weights(i), ctx.iu_weights(i - 1)
+    for key in generated:
+        np.testing.assert_allclose(stepped[key], generated[key] + 2 * (new[key] - old[key]), rtol=1e-6, atol=1e-7)
+    method.observe(i)
+    assert sorted(method.comparisons[str(i)]) == sorted(["generated", "generated+2", "iu"])
 
 
 def test_resume_with_other_options_fails_clearly(ctx, tmp_path):

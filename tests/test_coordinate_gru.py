@@ -166,6 +166,23 @@ def test_residual_cell_starts_as_the_identity_and_learns_a_correction():
     np.testing.assert_allclose(gru(x, h0)[0].numpy(), (plain(x, h0)[0] + x).numpy(), rtol=1e-6, atol=1e-6)
 
 
+def test_extrapolating_cell_steps_along_the_newest_change():
+    gru = CoordinateGRU(5, 4, seed=3, residual=True, extrapolate=True, extrapolation_scale=10.0)
+    x = tf.random.normal([3, 7, 5], seed=2)
+    y, _ = gru(x)
+    np.testing.assert_array_equal(y.numpy(), x.numpy())  # alpha starts at zero
+    gru.alpha.assign(0.25)
+    y, _ = gru(x)
+    expected = x.numpy().copy()
+    expected[1:] += 2.5 * (x.numpy()[1:] - x.numpy()[:-1])  # scale * alpha = 2.5; step 0 has no previous model
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-6)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(gru(x)[0][-1])
+    assert float(tf.abs(tape.gradient(loss, gru.alpha))) > 0
+    with pytest.raises(ValueError, match="needs residual"):
+        CoordinateGRU(5, 4, extrapolate=True)
+
+
 def _cases():
     return [
         (
@@ -173,7 +190,7 @@ def _cases():
             [tf.keras.Input(shape=(5, 4), batch_size=3), tf.keras.Input(shape=(4, 3), batch_size=5)],
         ),
         (
-            CoordinateGRU(4, 3, seed=1, residual=True),
+            CoordinateGRU(4, 3, seed=1, residual=True, extrapolate=True),
             [tf.keras.Input(shape=(5, 4), batch_size=3), tf.keras.Input(shape=(4, 3), batch_size=5)],
         ),
         (ConvexCombination(4, 3), [tf.keras.Input(shape=(5, 4), batch_size=3)]),

@@ -36,6 +36,7 @@ class MetaGenerator(tf.Module):
         window: k, required for ``"linear"`` (its logits have k entries); GRU cells take any sequence length.
         seed: initialisation seed (cell n uses ``seed + 10 n``).
         residual: GRU cells generate a correction to the newest input (``CoordinateGRU(residual=True)``).
+        extrapolate: residual cells also learn a step along the newest change (``CoordinateGRU(extrapolate=True)``).
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class MetaGenerator(tf.Module):
         window: int | None = None,
         seed: int = 0,
         residual: bool = False,
+        extrapolate: bool = False,
         name: str = "meta_generator",
     ):
         super().__init__(name=name)
@@ -53,19 +55,25 @@ class MetaGenerator(tf.Module):
             raise ValueError(f"generator kind must be {GRU!r} or {LINEAR!r}, got {kind!r}")
         if kind == LINEAR and not window:
             raise ValueError("the linear generator needs a fixed window k")
-        if kind == LINEAR and residual:
+        if kind == LINEAR and (residual or extrapolate):
             raise ValueError("residual applies to the GRU generator only")
         self.specs = list(specs)
         self.kind = kind
         self.hidden_size = int(hidden_size)
         self.window = window
         self.residual = bool(residual)
+        self.extrapolate = bool(extrapolate)
         cells = []
         for n, s in enumerate(self.specs):
             cell_name = "cell_" + s.key.replace("/", "__")
             if kind == GRU:
                 cell = CoordinateGRU(
-                    s.num_coords, self.hidden_size, seed=seed + 10 * n, residual=residual, name=cell_name
+                    s.num_coords,
+                    self.hidden_size,
+                    seed=seed + 10 * n,
+                    residual=residual,
+                    extrapolate=extrapolate,
+                    name=cell_name,
                 )
             else:
                 cell = ConvexCombination(s.num_coords, window, name=cell_name)

@@ -26,7 +26,15 @@ class CoordinateGRU(tf.keras.layers.Layer):
     ``residual=True`` (not in the paper; ``asmg_plus``) generates a correction to the step's input instead of the
     value itself, y = x + h' w_hy + b_y, with w_hy and b_y initialised to zero: an untrained cell reproduces its
     newest input, so the generated model starts as the latest incremental model and meta-training moves it away
-    from there only where that lowers the loss. Every row r has its own hidden state but uses coordinate p's weights: a dense tensor of P
+    from there only where that lowers the loss.
+
+    ``extrapolate=True`` (with ``residual``) adds a learned step along the sequence's newest change,
+    y_t = x_t + scale * alpha * (x_t - x_{t-1}) + h' w_hy + b_y (t >= 1), with one scalar alpha per layer (per
+    model variable), initialised to zero. When incremental updates under-train each period, moving further along
+    the update direction is the first thing a generator should be able to do; a per-coordinate GRU fed raw values
+    learns it slowly. ``scale`` (default 10) preconditions alpha so that Adam moves it ~``scale * lr`` per step.
+
+    Every row r has its own hidden state but uses coordinate p's weights: a dense tensor of P
     scalars is one row (no sharing); an embedding table [N, d] is N rows of P = d coordinates (one GRU per column,
     shared by all rows). All coordinates and rows run as batched matmuls; only the T steps are a loop.
 
@@ -35,6 +43,8 @@ class CoordinateGRU(tf.keras.layers.Layer):
         hidden_size: H (4 in the paper).
         seed: base seed of the six initializers (weight i uses ``seed + i``); None for unseeded.
         residual: output ``x + head(h)`` with a zero-initialised head (see above).
+        extrapolate: add ``scale * alpha * (x_t - x_{t-1})`` (needs ``residual``; see above).
+        extrapolation_scale: ``scale``.
 
     Call args:
         inputs: ``[T, R, P]`` sequence, oldest step first.
@@ -52,7 +62,14 @@ class CoordinateGRU(tf.keras.layers.Layer):
     """
 
     def __init__(
-        self, num_coords: int, hidden_size: int = 4, seed: int | None = None, residual: bool = False, **kwargs
+        self,
+        num_coords: int,
+        hidden_size: int = 4,
+        seed: int | None = None,
+        residual: bool = False,
+        extrapolate: bool = False,
+        extrapolation_scale: float = 10.0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if int(num_coords) <= 0 or int(hidden_size) <= 0:
@@ -61,6 +78,10 @@ class CoordinateGRU(tf.keras.layers.Layer):
         self.hidden_size = int(hidden_size)
         self.seed = None if seed is None else int(seed)
         self.residual = bool(residual)
+        self.extrapolate = bool(extrapolate)
+        self.extrapolation_scale = float(extrapolation_scale)
+        if self.extrapolate and not self.residual:
+            raise ValueError("extrapolate=True needs residual=True (it corrects the newest input)")
 
     def _init(self, i: int, name: str) -> tf.keras.initializers.Initializer:
         if self.residual and name in ("w_hy", "b_y"):
@@ -78,6 +99,8 @@ class CoordinateGRU(tf.keras.layers.Layer):
             setattr(
                 self, name, self.add_weight(name=name, shape=shape, initializer=self._init(i, name), trainable=True)
             )
+        if self.extrapolate:
+            self.alpha = self.add_weight(name="alpha", shape=[], initializer="zeros", trainable=True)
         super().build(input_shape)
 
     def zero_state(self, rows) -> tf.Tensor:
@@ -108,7 +131,10 @@ class CoordinateGRU(tf.keras.layers.Layer):
         outputs, states = [], []
         for t in range(inputs.shape[0]):
             h = self.step(xs[t], h)
-            outputs.append(self.head(h) + xs[t] if self.residual else self.head(h))
+            y = self.head(h) + xs[t] if self.residual else self.head(h)
+            if self.extrapolate and t > 0:
+                y += self.extrapolation_scale * self.alpha * (xs[t] - xs[t - 1])
+            outputs.append(y)
             states.append(h)
         outputs = tf.transpose(tf.stack(outputs), [0, 2, 1])
         return outputs, (tf.transpose(tf.stack(states), [0, 2, 1, 3]) if return_states else None)
@@ -120,4 +146,6 @@ class CoordinateGRU(tf.keras.layers.Layer):
             "hidden_size": self.hidden_size,
             "seed": self.seed,
             "residual": self.residual,
+            "extrapolate": self.extrapolate,
+            "extrapolation_scale": self.extrapolation_scale,
         }

@@ -18,14 +18,15 @@ Variants (all options can be overridden, e.g. ``--option asmg_gru_multi.k=4``):
 
 Options: k (int or "full"), hidden_size (H, 4), lr (1e-2, TF1 Adam), batch_size (meta_bs; default the base
 batch size, as in the paper), loss_weight (linear/uniform/exp/last), row_gather (True), seed (123), epochs (meta
-epochs per iteration, 1 as in the paper). ``residual`` (a generator that corrects the newest input, not in the
-paper) is set by ``asmg_plus`` (``asmg_tf.updaters.asmg_plus``).
+epochs per iteration, 1 as in the paper). ``residual`` and ``extrapolate`` (a generator that corrects the newest
+input, not in the paper) are set by ``asmg_plus`` (``asmg_tf.updaters.asmg_plus``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import time
 
 import numpy as np
@@ -55,6 +56,7 @@ class ASMGConfig:
     seed: int = 123
     epochs: int = 1
     residual: bool = False
+    extrapolate: bool = False
 
     def __post_init__(self) -> None:
         if self.generator not in (GRU, LINEAR):
@@ -69,8 +71,10 @@ class ASMGConfig:
             raise ValueError(f"need hidden_size >= 1, lr > 0, batch_size >= 1; got {self}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.residual and self.generator != GRU:
-            raise ValueError("residual applies to the GRU generator only")
+        if (self.residual or self.extrapolate) and self.generator != GRU:
+            raise ValueError("residual and extrapolate apply to the GRU generator only")
+        if self.extrapolate and not self.residual:
+            raise ValueError("extrapolate needs residual")
 
 
 #: method name -> the paper's settings of that variant (§3.7)
@@ -133,6 +137,7 @@ class ASMG(UpdateMethod):
             window=None if cfg.k == FULL else cfg.k,
             seed=cfg.seed,
             residual=cfg.residual,
+            extrapolate=cfg.extrapolate,
         )
         self._state = GeneratorState(generator, make_optimizer(cfg.lr), carry_state=cfg.carry_state)
         self._trainer = MetaTrainer(self._template, generator, self._state.optimizer, row_gather=cfg.row_gather)
@@ -189,16 +194,21 @@ class ASMG(UpdateMethod):
 
     def restore(self, extra_state: dict) -> None:
         saved = extra_state.get("config")
-        if saved is not None and {**dataclasses.asdict(type(self.config)()), **saved} != dataclasses.asdict(
-            self.config
-        ):
+        now = _as_json(dataclasses.asdict(self.config))
+        # settings added since the run was saved take their defaults
+        if saved is not None and {**_as_json(dataclasses.asdict(type(self.config)())), **saved} != now:
             raise ValueError(
-                f"{self.variant}: the run being resumed used {saved}, now {dataclasses.asdict(self.config)}; "
+                f"{self.variant}: the run being resumed used {saved}, now {now}; "
                 "resume with the same options or use another --out"
             )
         self.start()
         self._state.ensure_slots()
         self.meta_seconds = dict(extra_state.get("meta_seconds", {}))
+
+
+def _as_json(obj: dict) -> dict:
+    """``obj`` as it reads back from JSON (tuples become lists), for comparing with a saved config."""
+    return json.loads(json.dumps(obj))
 
 
 #: registry entries for ``asmg_tf.updaters.METHODS``

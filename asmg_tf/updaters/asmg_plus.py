@@ -1,16 +1,24 @@
 """ASMG+ (beyond the paper): a generator that starts as IU, learns corrections, and never serves worse than IU.
 
-Two changes to ASMG-GRUmulti (``asmg_tf.updaters.asmg``), each switchable so its effect can be measured:
+Changes to ASMG-GRUmulti (``asmg_tf.updaters.asmg``), each switchable so its effect can be measured:
 
 * **residual generator** (``residual=True``): every coordinate-wise GRU outputs ``x_T + h_T w + b`` with ``w, b``
   initialised to zero (``CoordinateGRU(residual=True)``). The untrained generator reproduces the newest IU model
   exactly, so it is useful from the first update period; meta-training then learns a per-coordinate correction
-  from each coordinate's recent trajectory (e.g. to extrapolate a drift or undo a noisy update). The paper's
-  generator has no such path and starts from noise (asmg-method.md §3.3, §8.3).
+  from each coordinate's recent trajectory. The paper's generator has no such path and starts from noise
+  (asmg-method.md §3.3, §8.3).
 * **fallback** (``fallback="auc"`` or ``"logloss"``, ``fallback_window=m``): after a served model has been
   scored on period i+1 (test-then-train, so before the generator learns from it), the generated model and the IU
   model of the same iteration are both scored on that period. The next iteration serves the generated model only
-  if its mean advantage over the last m such comparisons is >= 0, else the IU model. Only past periods are used.
+  if its mean metric over the last m such comparisons is at least IU's, else the IU model. Only past periods are
+  used.
+* **validated extrapolation** (``extrapolation_steps=[1, 2, 4]``, needs a fallback metric): more candidates in the
+  same comparison, the generated model moved further along the newest IU update, Θ*_i + β (Θ_i - Θ_{i-1}) for
+  each β. The rule serves whichever candidate (generated, generated + β step, IU) had the best mean metric over
+  the last m scored periods. Incremental updates that under-train each period (a few optimiser steps on a small
+  period) leave the model short of where the data is taking it; this measures how far to go on the reported
+  metric (AUC), which meta-training on the log loss does not optimise.
+* ``extrapolate=True`` instead learns one such step per variable by meta-gradient (``CoordinateGRU``).
 
 Every other setting (k, H, lr, loss weights, carry-over, row gathering, checkpointed state) is ASMG-GRUmulti's;
 ``epochs`` runs more than one meta-epoch per iteration. Options are chosen on the warm-up iterations only
@@ -25,9 +33,11 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from asmg_tf.models.weights import get_weights, set_weights
 from asmg_tf.updaters.asmg import ASMG, OPTIONS, ASMGConfig
 
 FALLBACKS = ("none", "auc", "logloss")
+GENERATED, IU = "generated", "iu"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +45,7 @@ class PlusConfig(ASMGConfig):
     residual: bool = True
     fallback: str = "auc"
     fallback_window: int = 1
+    extrapolation_steps: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -42,69 +53,115 @@ class PlusConfig(ASMGConfig):
             raise ValueError(f"fallback must be one of {FALLBACKS}, got {self.fallback!r}")
         if self.fallback_window < 1:
             raise ValueError(f"fallback_window must be >= 1, got {self.fallback_window}")
+        object.__setattr__(self, "extrapolation_steps", tuple(float(b) for b in self.extrapolation_steps))
+        if self.extrapolation_steps and self.fallback == "none":
+            raise ValueError("extrapolation_steps are chosen by the fallback's metric: set fallback to auc or logloss")
+        if any(b == 0 for b in self.extrapolation_steps):
+            raise ValueError("extrapolation_steps: 0 is the generated model itself, always a candidate")
 
 
 #: method name -> settings; every PlusConfig field may be overridden with ``--option asmg_plus.<field>=...``
 PLUS_VARIANTS: dict[str, dict] = {"asmg_plus": {}}
-PLUS_OPTIONS = OPTIONS + ("residual", "carry_state", "fallback", "fallback_window")
+PLUS_OPTIONS = OPTIONS + (
+    "residual",
+    "extrapolate",
+    "carry_state",
+    "fallback",
+    "fallback_window",
+    "extrapolation_steps",
+)
+
+
+def score(metrics: dict[str, float], metric: str) -> float:
+    """Higher is better: the AUC, or minus the LogLoss."""
+    return metrics["auc"] if metric == "auc" else -metrics["logloss"]
 
 
 def advantage(generated: dict[str, float], iu: dict[str, float], metric: str) -> float:
     """How much better the generated model scored than IU on one period (higher AUC, lower LogLoss is better)."""
-    if metric == "auc":
-        return generated["auc"] - iu["auc"]
-    return iu["logloss"] - generated["logloss"]
+    return score(generated, metric) - score(iu, metric)
+
+
+def step_name(beta: float) -> str:
+    return f"{GENERATED}+{beta:g}"
 
 
 class ASMGPlus(ASMG):
-    """ASMG-GRUmulti with a residual generator and an IU fallback (see the module docstring)."""
+    """ASMG-GRUmulti with a residual generator, validated extrapolation and an IU fallback (module docstring)."""
 
     variants = PLUS_VARIANTS
     allowed_options = PLUS_OPTIONS
 
     def __init__(self, ctx, variant: str = "asmg_plus", **options):
         super().__init__(ctx, variant, **options)
-        #: str(i) -> {"generated": metrics, "iu": metrics} on period i+1, recorded before meta-training on it
+        #: str(i) -> {candidate: metrics} on period i+1, recorded before meta-training on it
         self.comparisons: dict[str, dict] = {}
-        #: str(i) -> "generated" or "iu": what serve(i) returned
+        #: str(i) -> the candidate serve(i) returned ("generated", "generated+β" or "iu")
         self.served: dict[str, str] = {}
         self._iu_model: tf.keras.Model | None = None
+        self._stepped_model: tf.keras.Model | None = None
 
     def _make_config(self, settings: dict) -> PlusConfig:
         return PlusConfig(**settings)
 
-    def serves_generated(self, i: int) -> bool:
-        """The fallback rule for iteration i: the generator's mean advantage over IU on the last m scored periods
-        before i+1 must be >= 0 (no comparison yet: serve the generated model)."""
-        if self.config.fallback == "none":
-            return True
-        past = [
-            self.comparisons[str(j)] for j in range(i - self.config.fallback_window, i) if str(j) in self.comparisons
-        ]
-        if not past:
-            return True
-        return float(np.mean([advantage(c["generated"], c["iu"], self.config.fallback) for c in past])) >= 0.0
+    # -- the serving rule -------------------------------------------------------------------------------------------
+    def candidates(self) -> list[str]:
+        """What the rule chooses from, in tie-break order: generated, generated + β steps, IU."""
+        return [GENERATED] + [step_name(b) for b in self.config.extrapolation_steps] + [IU]
 
+    def choice(self, i: int) -> str:
+        """The candidate served in iteration i: the best mean metric over the last m scored periods before i+1
+        (ties: the earlier candidate; without a fallback or before the first comparison: the generated model)."""
+        if self.config.fallback == "none":
+            return GENERATED
+        window = range(i - self.config.fallback_window, i)
+        past = [self.comparisons[str(j)] for j in window if str(j) in self.comparisons]
+        if not past:
+            return GENERATED
+        names = self.candidates()
+        means = {c: float(np.mean([score(p[c], self.config.fallback) for p in past])) for c in names}
+        return max(names, key=lambda c: (means[c], -names.index(c)))
+
+    def serves_generated(self, i: int) -> bool:
+        return self.choice(i) == GENERATED
+
+    # -- candidates -------------------------------------------------------------------------------------------------
     def _iu(self, i: int) -> tf.keras.Model:
         self._iu_model = self.ctx.iu_model(i, self._iu_model)
         return self._iu_model
 
+    def _stepped(self, i: int, beta: float) -> tf.keras.Model:
+        """The generated model (held by ``self._serving``) moved by β times the newest IU update Θ_i - Θ_{i-1}."""
+        if self._stepped_model is None:
+            self._stepped_model, _ = self.ctx.new_trainable()
+        new, old = self.ctx.iu_weights(i), self.ctx.iu_weights(i - 1)
+        generated = get_weights(self._serving)
+        set_weights(self._stepped_model, {k: v + beta * (new[k] - old[k]) for k, v in generated.items()})
+        return self._stepped_model
+
+    def _candidate(self, i: int, name: str) -> tf.keras.Model:
+        if name == GENERATED:
+            return self._serving
+        if name == IU:
+            return self._iu(i)
+        betas = {step_name(b): b for b in self.config.extrapolation_steps}
+        return self._stepped(i, betas[name])
+
+    # -- protocol ---------------------------------------------------------------------------------------------------
     def serve(self, i: int) -> tf.keras.Model:
-        generated = super().serve(i)  # always generate: the comparison in observe(i) needs it
-        use_generated = self.serves_generated(i)
-        self.served[str(i)] = "generated" if use_generated else "iu"
-        return generated if use_generated else self._iu(i)
+        super().serve(i)  # always generate: the comparison in observe(i) needs it
+        choice = self.choice(i)
+        self.served[str(i)] = choice
+        return self._candidate(i, choice)
 
     def observe(self, i: int) -> None:
         if self.config.fallback != "none":
             if self._window is None or self._window[0] != i:
                 ASMG.serve(self, i)  # resumed between serve and observe: regenerate
-            self.comparisons[str(i)] = {
-                "generated": self.ctx.evaluate(self._serving, i + 1),
-                "iu": self.ctx.evaluate(self._iu(i), i + 1),
-            }
+            self.comparisons[str(i)] = {c: self.ctx.evaluate(self._candidate(i, c), i + 1) for c in self.candidates()}
         super().observe(i)
 
+    # -- state ------------------------------------------------------------------------------------------------------
     def extra_state(self) -> dict:
         return {**super().extra_state(), "comparisons": self.comparisons, "served": self.served}
 
