@@ -49,6 +49,8 @@ CANDIDATES: list[tuple[str, str, dict]] = [
     ("plus_steps", "asmg_plus", {"extrapolation_steps": [1, 2, 4]}),
     ("plus_steps_window3", "asmg_plus", {"extrapolation_steps": [1, 2, 4], "fallback_window": 3}),
     ("plus_steps_k5", "asmg_plus", {"extrapolation_steps": [1, 2, 4], "k": 5}),
+    ("plus_steps_wide_k5", "asmg_plus", {"extrapolation_steps": [0.5, 1, 2, 4, 8], "k": 5}),
+    ("plus_steps_k5_window3", "asmg_plus", {"extrapolation_steps": [1, 2, 4], "k": 5, "fallback_window": 3}),
 ]
 
 
