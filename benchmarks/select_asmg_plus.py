@@ -43,6 +43,7 @@ CANDIDATES: list[tuple[str, str, dict]] = [
     ("plus_k5_lr0.001", "asmg_plus", {"k": 5, "lr": 0.001}),
     ("plus_batch256", "asmg_plus", {"batch_size": 256}),
     ("plus_full", "asmg_plus", {"k": "full", "carry_state": False}),
+    ("plus_full_lr0.001", "asmg_plus", {"k": "full", "carry_state": False, "lr": 0.001}),
     ("plus_extrapolate", "asmg_plus", {"extrapolate": True}),
     ("plus_extrapolate_no_fallback", "asmg_plus", {"extrapolate": True, "fallback": "none"}),
     ("plus_extrapolate_k5", "asmg_plus", {"extrapolate": True, "k": 5}),
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'candidate':<16} {'AUC':>7} {'vs IU':>7} {'LogLoss':>8}")
     for tag, auc, ll in [iu] + ranking:
         print(f"{tag:<16} {auc:7.4f} {100 * (auc - iu[1]) / iu[1]:+6.2f}% {ll:8.4f}")
-    flags = " ".join(f"--option asmg_plus.{k}={json.dumps(v)}" for k, v in options.items())
+    flags = " ".join(f"--option asmg_plus.{k}={json.dumps(v, separators=(',', ':'))}" for k, v in options.items())
     data = f"--data {args.data} " if args.data else ""
     command = f"asmg bench {data}--methods iu,asmg_gru_multi,asmg_plus {flags}".strip()
     print(f"\nchosen: {chosen} {options}\nrun it: {command}")
