@@ -213,3 +213,19 @@ def test_selected_methods_plot_shows_only_those_methods(tmp_path, monkeypatch):
     path = plot_results(str(tmp_path), results, "selected.png", methods=["a", "c"])
     assert os.path.getsize(path) > 0 and open(path, "rb").read(4) == b"\x89PNG"
     assert labels == ["a", "c", "a", "c"]  # AUC and LogLoss panels
+
+
+def test_compare_runs_reports_the_gap_to_iu_and_to_the_best_other_method(tmp_path):
+    spec = importlib.util.spec_from_file_location("compare_runs", os.path.join(REPO, "benchmarks", "compare_runs.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    aucs = {"iu": 0.80, "bu3": 0.81, "asmg_gru_multi": 0.79, "asmg_plus": 0.82}
+    results = {"dataset": "d", "methods": {m: {"mean_auc": a} for m, a in aucs.items()}}
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    for m, seconds in (("asmg_plus", {"13": 1.0, "14": 3.0}), ("asmg_gru_multi", {"13": 4.0})):
+        (tmp_path / "methods" / m).mkdir(parents=True)
+        (tmp_path / "methods" / m / "progress.json").write_text(json.dumps({"extra_state": {"meta_seconds": seconds}}))
+    r = module.row(str(tmp_path), "asmg_plus", "asmg_gru_multi")
+    assert r["best_other"] == "bu3" and r["vs_iu_pct"] == pytest.approx(2.5)
+    assert r["vs_best_pct"] == pytest.approx(100 * 0.01 / 0.81)
+    assert (r["meta_seconds"], r["reference_meta_seconds"]) == (2.0, 4.0)
