@@ -261,13 +261,6 @@ def test_a_second_architecture_runs_unchanged_through_the_update_method(tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="not reliably met: on this stream asmg_gru_multi and IU are within run-to-run noise (measured mean AUC "
-    "vs IU: -0.12% and a pass for identical settings in two processes, -0.41% with whole-table regeneration; "
-    "paper meta batch 1024: -4.78%; Tmall-sized stream: -0.48%). Multi wins the season-change periods and loses "
-    "the others.",
-)
 def test_asmg_gru_multi_beats_iu_on_the_synthetic_stream(tmp_path):
     """The embedded synthetic stream (2,000 users, recurring seasons) with the paper's protocol and base settings.
     Meta batch 64 gives ~94 generator steps per period (Online Retail: 98, where multi beats IU), instead of 6 at
@@ -281,4 +274,12 @@ def test_asmg_gru_multi_beats_iu_on_the_synthetic_stream(tmp_path):
     iu = run_method("iu", ctx, str(tmp_path / "out"))
     multi = run_method("asmg_gru_multi", ctx, str(tmp_path / "out"), options={"batch_size": 64})
     assert np.isfinite(iu["mean_auc"]) and np.isfinite(multi["mean_auc"])
-    assert multi["mean_auc"] > iu["mean_auc"]
+    # a real guard: measured -0.12 % to -0.41 % below IU here; a broken generator lands far lower (-4.8 % at the
+    # paper's meta batch of 1024, where it gets 6 steps per period)
+    assert multi["mean_auc"] > 0.99 * iu["mean_auc"], (multi["mean_auc"], iu["mean_auc"])
+    if multi["mean_auc"] <= iu["mean_auc"]:
+        pytest.xfail(
+            "issue 3's 'beats IU' criterion is not reliably met: on this stream asmg_gru_multi and IU are within "
+            f"run-to-run noise (now {multi['mean_auc']:.4f} vs IU {iu['mean_auc']:.4f}); multi wins the season-change "
+            "periods and loses the others"
+        )
