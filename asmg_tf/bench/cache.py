@@ -16,13 +16,26 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def data_key(data: str | None, **settings) -> str:
-    """Identifies a preprocessed dataset: the input file(s) (path, size, mtime) and every preprocessing setting."""
+    """Identifies a preprocessed dataset: the input files' contents (name within ``data`` and SHA-256) and every
+    preprocessing setting. Content, not modification time or location: a copied or re-synced folder of the same
+    files reuses the cache (hashing the shared datasets takes well under a second)."""
     files = []
     if data:
-        paths = [data] if os.path.isfile(data) else sorted(os.path.join(r, f) for r, _, fs in os.walk(data) for f in fs)
-        files = [(os.path.abspath(p), os.path.getsize(p), int(os.path.getmtime(p))) for p in paths]
-    return _digest({"files": files, "settings": settings, "version": 1})
+        if os.path.isfile(data):
+            paths, root = [data], os.path.dirname(data)
+        else:
+            paths, root = sorted(os.path.join(r, f) for r, _, fs in os.walk(data) for f in fs), data
+        files = [(os.path.relpath(p, root), _file_digest(p)) for p in paths]
+    return _digest({"files": files, "settings": settings, "version": 2})
 
 
 def train_key(config) -> str:
