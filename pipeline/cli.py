@@ -28,7 +28,7 @@ def _add_knobs(p) -> None:
     g = p.add_argument_group("pipeline knobs (fixed when the root is created; default: paper settings)")
     g.add_argument("--protocol", action="append", default=[], type=_kv, metavar="KEY=VALUE",
                    help="protocol field: pretrain_end, update_start, test_start, test_end, num_periods")  # fmt: skip
-    g.add_argument("--method", help="ASMG variant (default asmg_gru_multi)")
+    g.add_argument("--method", help="ASMG variant or asmg_plus (default asmg_gru_multi)")
     g.add_argument("--option", action="append", default=[], type=_kv, metavar="KEY=VALUE",
                    help="method option, e.g. k=3 (repeatable)")  # fmt: skip
     g.add_argument("--warmup", type=int, help="meta-training periods before the generated model is pushed")

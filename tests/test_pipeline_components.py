@@ -271,6 +271,38 @@ def test_generator_rolls_its_history_and_deploys_after_warmup(chain):
     assert History.load(chain["history"][4].uri).extra_state() is None  # not meta-trained yet: nothing to keep
 
 
+def test_generator_component_runs_asmg_plus_with_its_comparisons_in_the_history(chain, tmp_path):
+    from pipeline.components.generator.executor import Executor as Generator
+    from pipeline.history import History
+
+    history = None
+    for t in range(PROTOCOL.update_start, 6):
+        g = _artifact(standard_artifacts.Model, tmp_path / f"generated{t}")
+        h = _artifact(File, tmp_path / f"history{t}")
+        Generator().Do(
+            {"model": [chain["model"][t]], "examples": [chain["examples"][t]], "history": [history] if history else []},
+            {"generated_model": [g], "updated_history": [h]},
+            {
+                "method": "asmg_plus",
+                "method_options": json.dumps({"k": 2, "extrapolation_steps": [1]}),
+                "warmup_periods": 1,
+                "protocol": json.dumps(PROTO),
+                "train_config": json.dumps(TRAIN),
+            },
+        )
+        history = h
+    info = model_io.read_info(g.uri)
+    assert info["method"] == "asmg_plus" and info["candidate"] in ("generated", "generated+1", "iu")
+    extra = History.load(history.uri).extra_state()
+    # observe(4) ran in span 5's run: every candidate scored on span 5, which that run had just received
+    assert sorted(extra["comparisons"]) == ["4"] and sorted(extra["comparisons"]["4"]) == [
+        "generated",
+        "generated+1",
+        "iu",
+    ]
+    assert extra["served"]["5"] == info["candidate"]
+
+
 def test_test_then_train_scores_the_previous_models_on_the_new_span(chain):
     m3 = S.read_json(os.path.join(chain["metrics"][3].uri, "metrics.json"))
     assert m3["served"] is None and m3["iteration"] == 2

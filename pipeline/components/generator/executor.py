@@ -28,7 +28,8 @@ from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.weights import get_weights
 from asmg_tf.training.state import read_checkpoint, write_checkpoint
 from asmg_tf.updaters import make_method
-from asmg_tf.updaters.asmg import ASMG_METHODS
+from asmg_tf.updaters.asmg import ASMG_METHODS as PAPER_METHODS
+from asmg_tf.updaters.asmg_plus import ASMG_PLUS_METHODS
 from pipeline import model_io
 from pipeline import state as S
 from pipeline.artifacts import SPAN
@@ -36,6 +37,9 @@ from pipeline.capacity import grow_generator_state, grow_weights
 from pipeline.examples import read_period
 from pipeline.generator_context import HistoryContext
 from pipeline.history import EXTRA_STATE, GENERATOR_DIR, History, write_history
+
+#: the methods this component runs: the paper's ASMG variants and asmg_plus
+ASMG_METHODS = {**PAPER_METHODS, **ASMG_PLUS_METHODS}
 
 
 def default_warmup(protocol: Protocol, first_iteration: int) -> int:
@@ -97,6 +101,8 @@ class Executor(base_executor.BaseExecutor):
         out = artifact_utils.get_single_instance(output_dict["generated_model"])
         info = {"role": "generated" if generated is not None else "iu", "span": span, "deploy": deploy,
                 "meta_rounds": rounds, "warmup": warmup, "method": name}  # fmt: skip
+        if generated is not None and hasattr(method, "served"):  # asmg_plus: which candidate it serves
+            info["candidate"] = method.served[str(span)]
         if generated is not None:
             model_io.write_model(
                 out.uri, generated, info=info, period_meta=meta, period_dir=period_dir, iu_state_from=iu.uri
