@@ -32,6 +32,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from asmg_tf.cli_args import key_value  # noqa: E402
+from asmg_tf.files import write_json  # noqa: E402
 
 DATASETS = {
     "online-retail": {"data": os.path.join(REPO, "..", "shared", "data", "online-retail-uci")},
@@ -234,11 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for job in tqdm(jobs, desc="configurations", file=sys.stderr):
         rows.append(run_job(job, args.timeout))
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(rows, f, indent=1)
-        os.replace(tmp, args.out)
+        write_json(args.out, rows)
     print(format_rows(rows))
     print(f"results: {args.out}")
     return 0

@@ -24,6 +24,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from asmg_tf.cli_args import key_value  # noqa: E402
+from asmg_tf.files import write_json  # noqa: E402
 
 #: (tag, method, options); the first asmg_plus entry is the package default
 CANDIDATES: list[tuple[str, str, dict]] = [
@@ -98,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     first = max(r[0]["iteration"] for r in rows.values())
     iterations = list(range(first, last_warmup + 1))
     ranking = select({t: r for t, r in rows.items() if t != "iu"}, iterations)
-    (iu,) = [s for s in select({"iu": rows["iu"]}, iterations)]
-    chosen = next(t for t, _, _ in ranking if dict((c[0], c[1]) for c in candidates)[t] == "asmg_plus")
-    options = dict((c[0], c[2]) for c in candidates)[chosen]
+    (iu,) = select({"iu": rows["iu"]}, iterations)
+    method_of = {tag: method for tag, method, _ in candidates}
+    chosen = next(t for t, _, _ in ranking if method_of[t] == "asmg_plus")
+    options = {tag: opts for tag, _, opts in candidates}[chosen]
 
     print(f"\nmean over warm-up iterations {first}-{last_warmup} (test iterations {proto.test_start}+ not run)")
     print(f"{'candidate':<16} {'AUC':>7} {'vs IU':>7} {'LogLoss':>8}")
@@ -114,15 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": ctx.periods.name,
         "warmup_iterations": iterations,
         "candidates": {t: {"auc": a, "logloss": ll} for t, a, ll in [iu] + ranking},
-        "options": {c[0]: {"method": c[1], **c[2]} for c in candidates},
+        "options": {tag: {"method": method, **opts} for tag, method, opts in candidates},
         "chosen": chosen,
         "chosen_options": options,
         "command": command,
     }
-    tmp = os.path.join(args.out, "selection.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(tmp, os.path.join(args.out, "selection.json"))
+    write_json(os.path.join(args.out, "selection.json"), result)
     return 0
 
 

@@ -10,19 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import tensorflow as tf
 
 from asmg_tf.data.periods import PeriodData, Protocol
 from asmg_tf.models.presets import TrainConfig
-from asmg_tf.models.weights import set_weights
-from asmg_tf.training.loop import evaluate
 from asmg_tf.training.pretrain import new_trainable
+from asmg_tf.updaters.context import ModelAccess
 from pipeline.capacity import sizes_namespace
 
 
-class HistoryContext:
+class HistoryContext(ModelAccess):
     """``protocol``, ``config``, ``item_categories``, ``new_trainable()``, ``iu_weights(t)``, ``iu_model(t)``,
-    ``period(t)`` and ``evaluate(model, t)`` (the last two for asmg_plus's comparisons).
+    ``period(t)`` and ``evaluate(model, t)`` (``ModelAccess``; the last two for asmg_plus's comparisons).
 
     Args:
         protocol, config: the run's protocol and base-model settings.
@@ -56,17 +54,6 @@ class HistoryContext:
         if t not in self._iu:
             raise KeyError(f"the generator asked for the IU model of span {t}; this run has {sorted(self._iu)}")
         return self._iu[t]()
-
-    def iu_model(self, t: int, model: tf.keras.Model | None = None) -> tf.keras.Model:
-        """A base model holding the IU weights of span ``t`` (``model`` is reused when given)."""
-        if model is None:
-            model, _ = self.new_trainable()
-        set_weights(model, self.iu_weights(t))
-        return model
-
-    def evaluate(self, model: tf.keras.Model, t: int) -> dict[str, float]:
-        """AUC and LogLoss of ``model`` on period ``t``."""
-        return evaluate(model, self.period(t), self.item_categories)
 
     def period(self, t: int) -> PeriodData:
         if t not in self._periods:

@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from typing import Any
 
 import numpy as np
 
+from asmg_tf import files
 from pipeline.preprocess import UserHistory
 
 META = "meta.json"
@@ -38,12 +38,8 @@ STATE_FORMAT = "asmg-period-state/1"
 
 
 def write_json(path: str, obj) -> None:
-    """Atomic JSON write."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    """Atomic JSON write (sorted keys: artifact files compare byte for byte)."""
+    files.write_json(path, obj, sort_keys=True)
 
 
 def read_json(path: str) -> Any:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from collections.abc import Sequence
+
+from asmg_tf.files import write_json
 
 
 def improvement(value: float, base: float, higher_is_better: bool) -> float:
@@ -37,11 +38,7 @@ def _pct(x: float, name: str) -> str:
 
 
 def write_results(out_dir: str, results: dict) -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    tmp = os.path.join(out_dir, "results.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=1)
-    os.replace(tmp, os.path.join(out_dir, "results.json"))
+    write_json(os.path.join(out_dir, "results.json"), results)
     with open(os.path.join(out_dir, "per_period.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["method", "iteration", "auc", "logloss", "seconds"])

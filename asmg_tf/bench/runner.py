@@ -7,15 +7,9 @@ import os
 import time
 from collections.abc import Callable
 
+from asmg_tf.files import write_json
 from asmg_tf.training.state import read_checkpoint, write_checkpoint
 from asmg_tf.updaters import Context, make_method
-
-
-def _write_json(path: str, obj) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
 
 
 def run_method(
@@ -70,7 +64,7 @@ def run_method(
         progress["extra_state"] = method.extra_state()
         if method.trackables():
             write_checkpoint(state_dir, **method.trackables())
-        _write_json(progress_path, progress)
+        write_json(progress_path, progress)
         if on_iteration:
             on_iteration(i, row)
     return summarize(progress["per_period"], proto.test_iterations)

@@ -167,11 +167,12 @@ class ASMG(UpdateMethod):
         window, state = self._window[1], self._state.initial_state()
         target_periods, steps, weights = self.targets(i)
         start, meta_steps = time.perf_counter(), 0
+        targets = [self.ctx.period(t) for t in target_periods]
         for epoch in range(self.config.epochs):
             result = self._trainer.train_epoch(
                 window,
                 state,
-                [self.ctx.period(t) for t in target_periods],
+                targets,
                 steps,
                 weights,
                 self.ctx.item_categories,

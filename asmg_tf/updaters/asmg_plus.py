@@ -126,15 +126,21 @@ class ASMGPlus(ASMG):
         return self.choice(i) == GENERATED
 
     # -- candidates -------------------------------------------------------------------------------------------------
+    def _iu_weights(self, t: int) -> dict:
+        """IU weights of period t, from the window already in memory when it holds them (no reload from disk)."""
+        return self._window_cache.get(t) or self.ctx.iu_weights(t)
+
     def _iu(self, i: int) -> tf.keras.Model:
-        self._iu_model = self.ctx.iu_model(i, self._iu_model)
+        if self._iu_model is None:
+            self._iu_model, _ = self.ctx.new_trainable()
+        set_weights(self._iu_model, self._iu_weights(i))
         return self._iu_model
 
     def _stepped(self, i: int, beta: float) -> tf.keras.Model:
         """The generated model (held by ``self._serving``) moved by β times the newest IU update Θ_i - Θ_{i-1}."""
         if self._stepped_model is None:
             self._stepped_model, _ = self.ctx.new_trainable()
-        new, old = self.ctx.iu_weights(i), self.ctx.iu_weights(i - 1)
+        new, old = self._iu_weights(i), self._iu_weights(i - 1)
         generated = get_weights(self._serving)
         set_weights(self._stepped_model, {k: v + beta * (new[k] - old[k]) for k, v in generated.items()})
         return self._stepped_model

@@ -7,12 +7,12 @@ import json
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from asmg_tf.data.periods import PeriodSet
+from asmg_tf.files import write_json
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.weights import load_weights_npz, save_weights_npz, set_weights
 from asmg_tf.training.loop import evaluate, period_seed, train_epoch
@@ -22,14 +22,23 @@ from asmg_tf.training.state import create_slots, read_checkpoint, write_checkpoi
 Log = Callable[[str], None]
 
 
-def _write_json(path: str, obj: Any) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+class ModelAccess:
+    """``evaluate`` and ``iu_model`` for any context that has ``new_trainable()``, ``iu_weights(i)``, ``period(t)``
+    and ``item_categories`` (the bench's ``Context`` and the pipeline's ``HistoryContext``)."""
+
+    def evaluate(self, model: tf.keras.Model, t: int) -> dict[str, float]:
+        """AUC and LogLoss of ``model`` on period ``t``."""
+        return evaluate(model, self.period(t), self.item_categories)
+
+    def iu_model(self, i: int, model: tf.keras.Model | None = None) -> tf.keras.Model:
+        """A base model holding the IU weights of iteration ``i`` (``model`` is reused when given)."""
+        if model is None:
+            model, _ = self.new_trainable()
+        set_weights(model, self.iu_weights(i))
+        return model
 
 
-class Context:
+class Context(ModelAccess):
     """Shared state of one bench run.
 
     Args:
@@ -71,10 +80,6 @@ class Context:
     def period(self, t: int):
         return self.periods.period(t)
 
-    def evaluate(self, model: tf.keras.Model, t: int) -> dict[str, float]:
-        """AUC and LogLoss of ``model`` on period ``t``."""
-        return evaluate(model, self.period(t), self.item_categories)
-
     def train_epoch(
         self, model: tf.keras.Model, data, *, shuffle: bool = True, seed: int | None = None, batch_size=None
     ):
@@ -114,7 +119,7 @@ class Context:
         )
         seconds = time.perf_counter() - start
         write_checkpoint(ckpt, model=model, optimizer=optimizer)
-        _write_json(info_path, {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": seconds})
+        write_json(info_path, {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": seconds})
         self.log(f"pretraining kept epoch {result.best_epoch} ({seconds:.1f} s)")
         if learning_rate is not None:
             optimizer.learning_rate = learning_rate
@@ -144,13 +149,6 @@ class Context:
             self.run_iu_chain(i)
         return load_weights_npz(self.iu_weights_path(i))
 
-    def iu_model(self, i: int, model: tf.keras.Model | None = None) -> tf.keras.Model:
-        """A base model holding the IU weights of iteration ``i`` (``model`` is reused when given)."""
-        if model is None:
-            model, _ = self.new_trainable()
-        set_weights(model, self.iu_weights(i))
-        return model
-
     def run_iu_chain(self, until: int) -> None:
         """IU (asmg-method.md §1.1): fine-tune the previous IU model on period i for one shuffled epoch, carrying
         the Adam state, for i = update_start..until. Resumable: each period's weights, the model+optimizer state
@@ -169,7 +167,7 @@ class Context:
             save_weights_npz(self.iu_weights_path(i), _weights(model))
             write_checkpoint(state, model=model, optimizer=optimizer)
             record["done"] = i
-            _write_json(os.path.join(self.iu_dir(), "chain.json"), record)
+            write_json(os.path.join(self.iu_dir(), "chain.json"), record)
             if self.progress:
                 self.progress(i)
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
+from asmg_tf.files import write_json
 from asmg_tf.generator.spec import VariableSpec
 from asmg_tf.models.mf import MatrixFactorization
 from asmg_tf.training.loop import compile_model, ensure_built, make_optimizer
@@ -62,10 +62,7 @@ def pretrained_mf(
         result = pretrain(model, optimizer, ctx.periods, ctx.config.replace(pretrain_epochs=epochs))
         write_checkpoint(os.path.join(folder, "state"), model=model, optimizer=optimizer)
         info = {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": time.perf_counter() - start}
-        tmp = info_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(info, f, indent=1)
-        os.replace(tmp, info_path)
+        write_json(info_path, info)
         ctx.log(f"sml_mf: MF pretraining kept epoch {result.best_epoch} ({info['seconds']:.1f} s)")
     optimizer.learning_rate = learning_rate
     return model, optimizer

@@ -1,0 +1,24 @@
+"""Small file helpers with no TensorFlow import (safe on the CLIs' fast paths)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+
+def write_json(path: str, obj: Any, *, sort_keys: bool = False) -> None:
+    """Write ``obj`` as JSON atomically: a temporary file in the same folder, then a rename, so a crash leaves
+    either the old file or the new one, never a torn one. Creates the folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1, sort_keys=sort_keys)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
