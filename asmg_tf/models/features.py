@@ -34,8 +34,7 @@ def make_dataset(
     seed: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of feature dicts. Categories are gathered per batch (cheap) instead of stored per sample."""
-    base = {USER: data.user, ITEM: data.item, HIST: data.hist, HIST_LEN: data.hist_len, LABEL: data.label}
-    ds = tf.data.Dataset.from_tensor_slices(base)
+    ds = tf.data.Dataset.from_tensor_slices(feature_arrays(data, None))
     if shuffle:
         ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)

@@ -14,7 +14,7 @@ import tensorflow as tf
 from asmg_tf.data.periods import PeriodSet
 from asmg_tf.files import write_json
 from asmg_tf.models.presets import TrainConfig
-from asmg_tf.models.weights import load_weights_npz, save_weights_npz, set_weights
+from asmg_tf.models.weights import get_weights, load_weights_npz, save_weights_npz, set_weights
 from asmg_tf.training.loop import evaluate, period_seed, train_epoch
 from asmg_tf.training.pretrain import new_trainable, pretrain
 from asmg_tf.training.state import create_slots, read_checkpoint, write_checkpoint
@@ -66,7 +66,6 @@ class Context(ModelAccess):
         self.options = options or {}
         self.log = log
         self.progress = progress
-        self.timings: dict[str, float] = {}
         os.makedirs(cache_dir, exist_ok=True)
 
     @property
@@ -164,15 +163,9 @@ class Context(ModelAccess):
             start = time.perf_counter()
             self.train_epoch(model, self.period(i), seed=period_seed(self.config.seed, i))
             record["seconds"][str(i)] = time.perf_counter() - start
-            save_weights_npz(self.iu_weights_path(i), _weights(model))
+            save_weights_npz(self.iu_weights_path(i), get_weights(model))
             write_checkpoint(state, model=model, optimizer=optimizer)
             record["done"] = i
             write_json(os.path.join(self.iu_dir(), "chain.json"), record)
             if self.progress:
                 self.progress(i)
-
-
-def _weights(model):
-    from asmg_tf.models.weights import get_weights
-
-    return get_weights(model)

@@ -16,8 +16,7 @@ class IncrementalUpdate(UpdateMethod):
         self._model = None
 
     def serve(self, i: int) -> tf.keras.Model:
-        record = self.ctx.iu_record()
-        self._model = self.ctx.iu_model(i, getattr(self, "_model", None))
+        self._model = self.ctx.iu_model(i, self._model)
         # report the chain's compute time for this period, also when it came from the cache
-        self.reported_seconds = self.ctx.iu_record()["seconds"].get(str(i), record["seconds"].get(str(i)))
+        self.reported_seconds = self.ctx.iu_record()["seconds"].get(str(i))
         return self._model

@@ -37,7 +37,7 @@ from asmg_tf.layers.transfer_cnn import TransferCNN
 from asmg_tf.models import features as F
 from asmg_tf.models.features import make_dataset
 from asmg_tf.models.weights import named_trainable_variables, set_weights
-from asmg_tf.training.loop import make_optimizer
+from asmg_tf.training.loop import make_optimizer, period_seed
 from asmg_tf.training.state import create_slots
 from asmg_tf.updaters.base import UpdateMethod
 from asmg_tf.updaters.baseline_presets import baseline_options, check_resumed_options
@@ -254,7 +254,7 @@ class SML(UpdateMethod):
         return float(np.mean([float(x) for x in losses])) if losses else float("nan")
 
     def _seed(self, t: int, epoch: int, which: str) -> int:
-        return self.ctx.config.seed * 1000 + t + 100_000 * epoch + (0 if which == "base" else 50_000)
+        return period_seed(self.ctx.config.seed, t) + 100_000 * epoch + (0 if which == "base" else 50_000)
 
     def serve(self, i: int) -> tf.keras.Model:
         self.transferred.remember_previous()
