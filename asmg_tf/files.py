@@ -1,4 +1,4 @@
-"""Small file helpers with no TensorFlow import (safe on the CLIs' fast paths)."""
+"""Small atomic file helpers with no TensorFlow import (safe on the CLIs' fast paths)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import os
 import tempfile
 from typing import Any
+
+import numpy as np
 
 
 def write_json(path: str, obj: Any, *, sort_keys: bool = False) -> None:
@@ -22,3 +24,23 @@ def write_json(path: str, obj: Any, *, sort_keys: bool = False) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Atomic ``.npz`` of named arrays (names may contain slashes); no pickle. Creates the folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=folder)
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` written by ``save_npz`` (pickled objects refused)."""
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}

@@ -15,6 +15,8 @@ type shares the title ``tfx.Artifact``. Hence:
 from tfx.types import standard_artifacts
 from tfx.types.experimental.simple_artifacts import File
 
+from pipeline import state as S
+
 PeriodState = standard_artifacts.TransformCache
 GeneratorHistory = File
 PeriodMetrics = standard_artifacts.ModelEvaluation
@@ -23,6 +25,6 @@ Model = standard_artifacts.Model
 PushedModel = standard_artifacts.PushedModel
 
 #: int custom property set on every artifact the pipeline resolves later: the span (period) that produced it
-SPAN = "span"
+SPAN = S.SPAN  # kept importable from here; defined in the TFX-free pipeline.state
 
 __all__ = ["Examples", "GeneratorHistory", "Model", "PeriodMetrics", "PeriodState", "PushedModel", "SPAN"]

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from asmg_tf.data.periods import HIST_LEN, PeriodData
+from asmg_tf.files import load_npz, save_npz
 
 USER, ITEM, HIST, HIST_LEN_KEY, LABEL, TIMESTAMP, SEQ, ITEM_CATS = (
     "user",
@@ -112,21 +113,8 @@ def read_period(files: Sequence[str], hist_len: int = HIST_LEN, batch_size: int 
 
 def save_period_npz(path: str, data: PeriodData) -> None:
     """Atomic ``.npz`` of a period (no pickle)."""
-    import os
-    import tempfile
-
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=d)
-    os.close(fd)
-    try:
-        np.savez(tmp, **data.arrays())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    save_npz(path, data.arrays())
 
 
 def load_period_npz(path: str) -> PeriodData:
-    with np.load(path, allow_pickle=False) as z:
-        return PeriodData(**{k: z[k] for k in z.files})
+    return PeriodData(**load_npz(path))

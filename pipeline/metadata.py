@@ -6,7 +6,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from pipeline.artifacts import SPAN
+from pipeline.state import SPAN
 
 
 @contextlib.contextmanager

@@ -17,12 +17,11 @@ MODELS = ("served", "iu", "generated")
 
 def metrics_rows(metadata_path: str) -> dict[int, dict]:
     """Span -> the newest TestThenTrain metrics of that span."""
-    from pipeline.components.test_then_train.executor import METRICS_FILE
     from pipeline.metadata import artifacts_by_span, open_store
 
     with open_store(metadata_path) as store:
         evals = artifacts_by_span(store, "ModelEvaluation")
-    return {t: S.read_json(os.path.join(a[-1].uri, METRICS_FILE)) for t, a in sorted(evals.items())}
+    return {t: S.read_json(os.path.join(a[-1].uri, S.METRICS_FILE)) for t, a in sorted(evals.items())}
 
 
 def as_results(rows: dict[int, dict], test_iterations: range, dataset: str = "pipeline") -> dict:

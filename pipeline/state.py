@@ -34,6 +34,10 @@ ITEM_CATEGORIES = "item_categories.npy"
 USERS_DIR = "users"
 PRETRAIN_DIR = "pretrain"
 PERIOD_DIR = "asmg_period"
+#: custom property holding an artifact's span (also ``pipeline.artifacts.SPAN``)
+SPAN = "span"
+#: TestThenTrain's metrics file in its ModelEvaluation artifact
+METRICS_FILE = "metrics.json"
 STATE_FORMAT = "asmg-period-state/1"
 
 

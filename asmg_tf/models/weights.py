@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from asmg_tf.files import load_npz, save_npz
+
 
 def variable_key(model: tf.keras.Model, variable: tf.Variable) -> str:
     name = variable.name.split(":")[0]
@@ -49,22 +51,9 @@ def set_weights(model: tf.keras.Model, weights: dict[str, np.ndarray]) -> None:
 
 
 def save_weights_npz(path: str, weights: dict[str, np.ndarray]) -> None:
-    """Atomic ``.npz`` write (names keep their slashes); no pickle."""
-    import os
-    import tempfile
-
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=d)
-    os.close(fd)
-    try:
-        np.savez(tmp, **weights)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Atomic ``.npz`` write of a weights dict (names keep their slashes); no pickle."""
+    save_npz(path, weights)
 
 
 def load_weights_npz(path: str) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return load_npz(path)

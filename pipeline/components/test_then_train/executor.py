@@ -28,7 +28,7 @@ from pipeline.artifacts import SPAN
 from pipeline.examples import read_period
 from pipeline.history import GENERATED, SERVED, History
 
-METRICS_FILE = "metrics.json"
+METRICS_FILE = S.METRICS_FILE
 
 
 class Executor(base_executor.BaseExecutor):
