@@ -53,6 +53,10 @@ CANDIDATES: list[tuple[str, str, dict]] = [
     ("plus_steps_k5", "asmg_plus", {"extrapolation_steps": [1, 2, 4], "k": 5}),
     ("plus_steps_wide_k5", "asmg_plus", {"extrapolation_steps": [0.5, 1, 2, 4, 8], "k": 5}),
     ("plus_steps_k5_window3", "asmg_plus", {"extrapolation_steps": [1, 2, 4], "k": 5, "fallback_window": 3}),
+    ("plus_normalize", "asmg_plus", {"normalize": True}),
+    ("plus_normalize_no_fallback", "asmg_plus", {"normalize": True, "fallback": "none"}),
+    ("plus_normalize_k5", "asmg_plus", {"normalize": True, "k": 5}),
+    ("plus_normalize_full", "asmg_plus", {"normalize": True, "k": "full", "carry_state": False}),
 ]
 
 

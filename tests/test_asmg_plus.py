@@ -90,6 +90,8 @@ def test_config_is_validated_and_the_paper_variants_reject_plus_options(ctx):
         make_method("asmg_plus", ctx, extrapolation_steps=[0, 1])
     with pytest.raises(ValueError, match="extrapolate needs residual"):
         make_method("asmg_plus", ctx, residual=False, extrapolate=True)
+    with pytest.raises(ValueError, match="normalize needs residual"):
+        make_method("asmg_plus", ctx, residual=False, normalize=True)
 
 
 def test_runs_records_comparisons_and_serves_exactly_iu_when_it_falls_back(ctx, tmp_path):
@@ -118,8 +120,9 @@ def test_runs_records_comparisons_and_serves_exactly_iu_when_it_falls_back(ctx, 
         np.testing.assert_array_equal(value, ctx.iu_weights(i)[key])
 
 
-def test_fallback_off_and_untrained_residual_generator_serve_the_newest_iu_model(ctx):
-    method = make_method("asmg_plus", ctx, fallback="none")
+@pytest.mark.parametrize("normalize", [False, True])
+def test_fallback_off_and_untrained_residual_generator_serve_the_newest_iu_model(ctx, normalize):
+    method = make_method("asmg_plus", ctx, fallback="none", normalize=normalize)
     method.start()
     i = ctx.protocol.test_end
     served = method.serve(i)

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import asmg_tf  # noqa: F401
 from asmg_tf.layers import ConvexCombination, CoordinateGRU
+from asmg_tf.layers.coordinate_gru import change_scales
 
 NAMES = ("u_z", "u_r", "u_g", "w_z", "w_r", "w_g", "w_hy", "b_y")
 
@@ -183,6 +184,40 @@ def test_extrapolating_cell_steps_along_the_newest_change():
         CoordinateGRU(5, 4, extrapolate=True)
 
 
+def test_normalized_cell_reads_scaled_changes_and_corrects_in_the_same_units():
+    gru = CoordinateGRU(5, 4, seed=3, residual=True, normalize=True)
+    x = tf.random.normal([4, 7, 5], seed=2) * tf.constant([1.0, 10.0, 0.1, 3.0])[:, None, None]
+    h0 = tf.random.normal([7, 5, 4], seed=4)
+    y, _ = gru(x, h0)
+    np.testing.assert_array_equal(y.numpy(), x.numpy())  # zero head: the identity, like the plain residual cell
+    head = CoordinateGRU(5, 4, seed=3)  # same GRU weights (the seeds match), ordinary head
+    head.build(None)
+    gru.w_hy.assign(tf.random.normal(gru.w_hy.shape, stddev=0.5, seed=1))
+    gru.b_y.assign(tf.random.normal(gru.b_y.shape, stddev=0.5, seed=5))
+    head.w_hy.assign(gru.w_hy)
+    head.b_y.assign(gru.b_y)
+    scales = change_scales(x).numpy()
+    assert scales[0] == 0 and scales[1] == pytest.approx(np.sqrt(np.mean((x[1] - x[0]).numpy() ** 2)), rel=1e-5)
+    changes = np.concatenate([np.zeros_like(x[:1]), np.diff(x.numpy(), axis=0)])
+    reads = changes / np.maximum(scales, 1e-30)[:, None, None]
+    expected = x.numpy() + scales[:, None, None] * head(reads, h0)[0].numpy()
+    np.testing.assert_allclose(gru(x, h0)[0].numpy(), expected, rtol=1e-5, atol=1e-6)
+    y = gru(x, h0)[0].numpy()
+    np.testing.assert_array_equal(y[0], x[0].numpy())  # s_0 = 0: step 0 passes its input through
+    # no look-ahead: steps 0-1 do not depend on later models
+    np.testing.assert_allclose(gru(x[:2], h0)[0].numpy(), y[:2], rtol=1e-6, atol=1e-7)
+    # a variable scaled by c gives outputs scaled by c (the cell sees the same reads)
+    np.testing.assert_allclose(gru(3.0 * x, h0)[0].numpy(), 3.0 * y, rtol=1e-4, atol=1e-5)
+    # rows are independent given the whole variable's scales
+    rows = [1, 4, 6]
+    np.testing.assert_allclose(
+        gru(tf.gather(x, rows, axis=1), tf.gather(h0, rows), scales=change_scales(x))[0].numpy(), y[:, rows],
+        rtol=1e-6, atol=1e-7,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="normalize=True needs residual"):
+        CoordinateGRU(5, 4, normalize=True)
+
+
 def _cases():
     return [
         (
@@ -191,6 +226,10 @@ def _cases():
         ),
         (
             CoordinateGRU(4, 3, seed=1, residual=True, extrapolate=True),
+            [tf.keras.Input(shape=(5, 4), batch_size=3), tf.keras.Input(shape=(4, 3), batch_size=5)],
+        ),
+        (
+            CoordinateGRU(4, 3, seed=1, residual=True, normalize=True),
             [tf.keras.Input(shape=(5, 4), batch_size=3), tf.keras.Input(shape=(4, 3), batch_size=5)],
         ),
         (ConvexCombination(4, 3), [tf.keras.Input(shape=(5, 4), batch_size=3)]),

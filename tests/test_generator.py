@@ -230,12 +230,12 @@ def test_untrained_residual_generator_reproduces_the_newest_model():
 
 
 @pytest.mark.parametrize("make,cats", [(_ranker, True), (_two_tower, False)])
-@pytest.mark.parametrize("kind", ["gru", "linear", "gru_residual"])
+@pytest.mark.parametrize("kind", ["gru", "linear", "gru_residual", "gru_normalized"])
 def test_row_gather_equals_whole_table_values_and_gradients(make, cats, kind):
     model = make()
-    residual = kind == "gru_residual"
+    residual, normalize = kind in ("gru_residual", "gru_normalized"), kind == "gru_normalized"
     kind = "gru" if residual else kind
-    gen = MetaGenerator(model_spec(model), kind=kind, window=3, seed=7, residual=residual)
+    gen = MetaGenerator(model_spec(model), kind=kind, window=3, seed=7, residual=residual, normalize=normalize)
     if residual:  # a trained-looking head, so the correction is not zero
         for cell in gen.cells:
             cell.w_hy.assign(tf.random.normal(cell.w_hy.shape, stddev=0.3, seed=1))

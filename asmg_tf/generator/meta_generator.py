@@ -20,7 +20,7 @@ import tensorflow as tf
 from asmg_tf.generator.row_gather import RowTable
 from asmg_tf.generator.spec import TABLE, VariableSpec
 from asmg_tf.layers.convex_combination import ConvexCombination
-from asmg_tf.layers.coordinate_gru import CoordinateGRU
+from asmg_tf.layers.coordinate_gru import CoordinateGRU, change_scales
 
 GRU = "gru"
 LINEAR = "linear"
@@ -37,6 +37,8 @@ class MetaGenerator(tf.Module):
         seed: initialisation seed (cell n uses ``seed + 10 n``).
         residual: GRU cells generate a correction to the newest input (``CoordinateGRU(residual=True)``).
         extrapolate: residual cells also learn a step along the newest change (``CoordinateGRU(extrapolate=True)``).
+        normalize: residual cells read changes in units of the variable's RMS change (``CoordinateGRU(normalize=True)``);
+            the scales come from the whole variable, also when only some table rows are generated.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class MetaGenerator(tf.Module):
         seed: int = 0,
         residual: bool = False,
         extrapolate: bool = False,
+        normalize: bool = False,
         name: str = "meta_generator",
     ):
         super().__init__(name=name)
@@ -55,7 +58,7 @@ class MetaGenerator(tf.Module):
             raise ValueError(f"generator kind must be {GRU!r} or {LINEAR!r}, got {kind!r}")
         if kind == LINEAR and not window:
             raise ValueError("the linear generator needs a fixed window k")
-        if kind == LINEAR and (residual or extrapolate):
+        if kind == LINEAR and (residual or extrapolate or normalize):
             raise ValueError("residual applies to the GRU generator only")
         self.specs = list(specs)
         self.kind = kind
@@ -63,6 +66,7 @@ class MetaGenerator(tf.Module):
         self.window = window
         self.residual = bool(residual)
         self.extrapolate = bool(extrapolate)
+        self.normalize = bool(normalize)
         cells = []
         for n, s in enumerate(self.specs):
             cell_name = "cell_" + s.key.replace("/", "__")
@@ -73,6 +77,7 @@ class MetaGenerator(tf.Module):
                     seed=seed + 10 * n,
                     residual=residual,
                     extrapolate=extrapolate,
+                    normalize=normalize,
                     name=cell_name,
                 )
             else:
@@ -97,12 +102,14 @@ class MetaGenerator(tf.Module):
         return {s.key: tf.constant(np.stack([np.asarray(m[s.key], np.float32) for m in models])) for s in specs}
 
     def _inputs(self, s: VariableSpec, window, state, rows):
+        """The cell's call arguments for variable ``s``: ``(x [T, R, P], initial state, {"scales": ...})``."""
         x = s.to_rows(window[s.key])  # [T, R, P]
         h0 = None if state is None else state[s.key]
+        extra = {"scales": change_scales(x)} if self.normalize else {}  # before gathering: the whole variable's
         if rows is not None and s.kind == TABLE:
             x = tf.gather(x, rows[s.key].ids, axis=1)
             h0 = None if h0 is None else tf.gather(h0, rows[s.key].ids)
-        return x, h0
+        return x, h0, extra
 
     def outputs(
         self,
@@ -122,9 +129,11 @@ class MetaGenerator(tf.Module):
             raise ValueError(f"the linear generator only outputs the last step ({length - 1}), asked for {steps}")
         out: dict[int, dict[str, object]] = {t: {} for t in steps}
         for s, cell in zip(self.specs, self.cells):
-            x, h0 = self._inputs(s, window, state, rows)
+            x, h0, extra = self._inputs(s, window, state, rows)
             if self.kind == GRU:
-                ys, _ = cell(x[: max(steps) + 1], h0, return_states=False)
+                last = max(steps) + 1
+                extra = {k: v[:last] for k, v in extra.items()}
+                ys, _ = cell(x[:last], h0, return_states=False, **extra)
             else:
                 ys = cell(x)[None]
             for t in steps:
@@ -147,7 +156,7 @@ class MetaGenerator(tf.Module):
             raise ValueError("only the GRU generator has a hidden state")
         out = {}
         for s, cell in zip(self.specs, self.cells):
-            x, h0 = self._inputs(s, window, state, None)
-            _, hs = cell(x[:1], h0)
+            x, h0, extra = self._inputs(s, window, state, None)
+            _, hs = cell(x[:1], h0, **{k: v[:1] for k, v in extra.items()})
             out[s.key] = hs[0]
         return out

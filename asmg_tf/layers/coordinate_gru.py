@@ -34,6 +34,13 @@ class CoordinateGRU(tf.keras.layers.Layer):
     the update direction is the first thing a generator should be able to do; a per-coordinate GRU fed raw values
     learns it slowly. ``scale`` (default 10) preconditions alpha so that Adam moves it ~``scale * lr`` per step.
 
+    ``normalize=True`` (with ``residual``) is per-coordinate input normalisation: the cell reads each step's change
+    d_t = x_t - x_{t-1} (d_0 = 0) in units of s_t, the root-mean-square change of the whole variable at that step
+    (``change_scales``), and its correction is in the same units, y_t = x_t + s_t (h'_t w_hy + b_y). Raw values
+    differ in scale between variables and drift over time, changes in units of s_t do not, so one cell's weights
+    mean the same at every step; a coordinate that did not move reads zeros, and a variable that did not move
+    (s_t = 0, as at step 0) is passed through unchanged. s_t depends only on steps <= t (no look-ahead).
+
     Every row r has its own hidden state but uses coordinate p's weights: a dense tensor of P
     scalars is one row (no sharing); an embedding table [N, d] is N rows of P = d coordinates (one GRU per column,
     shared by all rows). All coordinates and rows run as batched matmuls; only the T steps are a loop.
@@ -45,11 +52,14 @@ class CoordinateGRU(tf.keras.layers.Layer):
         residual: output ``x + head(h)`` with a zero-initialised head (see above).
         extrapolate: add ``scale * alpha * (x_t - x_{t-1})`` (needs ``residual``; see above).
         extrapolation_scale: ``scale``.
+        normalize: read changes in units of the variable's RMS change (needs ``residual``; see above).
 
     Call args:
         inputs: ``[T, R, P]`` sequence, oldest step first.
         initial_state: ``[R, P, H]``; zeros when None. Treated as a constant (no gradient flows into it).
         return_states: False skips stacking the per-step states (returned as None).
+        scales: ``[T]`` the s_t of ``normalize``; computed from ``inputs`` when None. Pass the whole variable's
+            scales when ``inputs`` holds only some of its rows.
 
     Returns:
         ``(outputs, states)``: ``outputs`` ``[T, R, P]`` holds the head after each step, ``states``
@@ -69,6 +79,7 @@ class CoordinateGRU(tf.keras.layers.Layer):
         residual: bool = False,
         extrapolate: bool = False,
         extrapolation_scale: float = 10.0,
+        normalize: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -80,8 +91,10 @@ class CoordinateGRU(tf.keras.layers.Layer):
         self.residual = bool(residual)
         self.extrapolate = bool(extrapolate)
         self.extrapolation_scale = float(extrapolation_scale)
-        if self.extrapolate and not self.residual:
-            raise ValueError("extrapolate=True needs residual=True (it corrects the newest input)")
+        self.normalize = bool(normalize)
+        for name in ("extrapolate", "normalize"):
+            if getattr(self, name) and not self.residual:
+                raise ValueError(f"{name}=True needs residual=True (it corrects the newest input)")
 
     def _init(self, i: int, name: str) -> tf.keras.initializers.Initializer:
         if self.residual and name in ("w_hy", "b_y"):
@@ -120,18 +133,28 @@ class CoordinateGRU(tf.keras.layers.Layer):
         return tf.squeeze(tf.matmul(h, self.w_hy) + self.b_y, axis=-1)
 
     def call(
-        self, inputs: tf.Tensor, initial_state: tf.Tensor | None = None, return_states: bool = True
+        self,
+        inputs: tf.Tensor,
+        initial_state: tf.Tensor | None = None,
+        return_states: bool = True,
+        scales: tf.Tensor | None = None,
     ) -> tuple[tf.Tensor, tf.Tensor | None]:
         inputs = tf.convert_to_tensor(inputs, self.compute_dtype)
         xs = tf.transpose(inputs, [0, 2, 1])  # [T, P, R]
+        reads = xs
+        if self.normalize:
+            scales = change_scales(inputs) if scales is None else tf.cast(scales, self.compute_dtype)
+            changes = tf.concat([tf.zeros_like(xs[:1]), xs[1:] - xs[:-1]], axis=0)
+            reads = tf.math.divide_no_nan(changes, scales[:, None, None])
         if initial_state is None:
             h = tf.zeros([self.num_coords, tf.shape(inputs)[1], self.hidden_size], self.compute_dtype)
         else:
             h = tf.transpose(tf.stop_gradient(tf.convert_to_tensor(initial_state, self.compute_dtype)), [1, 0, 2])
         outputs, states = [], []
         for t in range(inputs.shape[0]):
-            h = self.step(xs[t], h)
-            y = self.head(h) + xs[t] if self.residual else self.head(h)
+            h = self.step(reads[t], h)
+            correction = self.head(h) * scales[t] if self.normalize else self.head(h)
+            y = xs[t] + correction if self.residual else correction
             if self.extrapolate and t > 0:
                 y += self.extrapolation_scale * self.alpha * (xs[t] - xs[t - 1])
             outputs.append(y)
@@ -148,4 +171,12 @@ class CoordinateGRU(tf.keras.layers.Layer):
             "residual": self.residual,
             "extrapolate": self.extrapolate,
             "extrapolation_scale": self.extrapolation_scale,
+            "normalize": self.normalize,
         }
+
+
+def change_scales(sequence: tf.Tensor) -> tf.Tensor:
+    """``[T, R, P]`` -> ``[T]``: s_t = sqrt(mean((x_t - x_{t-1})^2)) over all R x P values, s_0 = 0."""
+    sequence = tf.convert_to_tensor(sequence)
+    rms = tf.sqrt(tf.reduce_mean(tf.square(sequence[1:] - sequence[:-1]), axis=[1, 2]))
+    return tf.concat([tf.zeros([1], sequence.dtype), rms], axis=0)

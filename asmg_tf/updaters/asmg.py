@@ -18,8 +18,8 @@ Variants (all options can be overridden, e.g. ``--option asmg_gru_multi.k=4``):
 
 Options: k (int or "full"), hidden_size (H, 4), lr (1e-2, TF1 Adam), batch_size (meta_bs; default the base
 batch size, as in the paper), loss_weight (linear/uniform/exp/last), row_gather (True), seed (123), epochs (meta
-epochs per iteration, 1 as in the paper). ``residual`` and ``extrapolate`` (a generator that corrects the newest
-input, not in the paper) are set by ``asmg_plus`` (``asmg_tf.updaters.asmg_plus``).
+epochs per iteration, 1 as in the paper). ``residual``, ``extrapolate`` and ``normalize`` (a generator that corrects
+the newest input, not in the paper) are set by ``asmg_plus`` (``asmg_tf.updaters.asmg_plus``).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class ASMGConfig:
     epochs: int = 1
     residual: bool = False
     extrapolate: bool = False
+    normalize: bool = False
 
     def __post_init__(self) -> None:
         if self.generator not in (GRU, LINEAR):
@@ -71,10 +72,11 @@ class ASMGConfig:
             raise ValueError(f"need hidden_size >= 1, lr > 0, batch_size >= 1; got {self}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if (self.residual or self.extrapolate) and self.generator != GRU:
-            raise ValueError("residual and extrapolate apply to the GRU generator only")
-        if self.extrapolate and not self.residual:
-            raise ValueError("extrapolate needs residual")
+        if (self.residual or self.extrapolate or self.normalize) and self.generator != GRU:
+            raise ValueError("residual, extrapolate and normalize apply to the GRU generator only")
+        for name in ("extrapolate", "normalize"):
+            if getattr(self, name) and not self.residual:
+                raise ValueError(f"{name} needs residual")
 
 
 #: method name -> the paper's settings of that variant (§3.7)
@@ -138,6 +140,7 @@ class ASMG(UpdateMethod):
             seed=cfg.seed,
             residual=cfg.residual,
             extrapolate=cfg.extrapolate,
+            normalize=cfg.normalize,
         )
         self._state = GeneratorState(generator, make_optimizer(cfg.lr), carry_state=cfg.carry_state)
         self._trainer = MetaTrainer(self._template, generator, self._state.optimizer, row_gather=cfg.row_gather)

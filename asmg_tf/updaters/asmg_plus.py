@@ -19,6 +19,8 @@ Changes to ASMG-GRUmulti (``asmg_tf.updaters.asmg``), each switchable so its eff
   period) leave the model short of where the data is taking it; this measures how far to go on the reported
   metric (AUC), which meta-training on the log loss does not optimise.
 * ``extrapolate=True`` instead learns one such step per variable by meta-gradient (``CoordinateGRU``).
+* ``normalize=True``: per-coordinate input normalisation; the GRU reads each coordinate's changes in units of its
+  variable's RMS change and outputs its correction in those units (``CoordinateGRU(normalize=True)``).
 
 Every other setting (k, H, lr, loss weights, carry-over, row gathering, checkpointed state) is ASMG-GRUmulti's;
 ``epochs`` runs more than one meta-epoch per iteration. Options are chosen on the warm-up iterations only
@@ -65,6 +67,7 @@ PLUS_VARIANTS: dict[str, dict] = {"asmg_plus": {}}
 PLUS_OPTIONS = OPTIONS + (
     "residual",
     "extrapolate",
+    "normalize",
     "carry_state",
     "fallback",
     "fallback_window",
