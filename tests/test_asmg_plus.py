@@ -232,3 +232,21 @@ def test_compare_runs_reports_the_gap_to_iu_and_to_the_best_other_method(tmp_pat
     assert r["best_other"] == "bu3" and r["vs_iu_pct"] == pytest.approx(2.5)
     assert r["vs_best_pct"] == pytest.approx(100 * 0.01 / 0.81)
     assert (r["meta_seconds"], r["reference_meta_seconds"]) == (2.0, 4.0)
+
+
+def test_selection_table_renders_every_candidate_per_dataset():
+    spec = importlib.util.spec_from_file_location(
+        "selection_table", os.path.join(REPO, "benchmarks", "selection_table.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    first = {
+        "dataset": "a",
+        "candidates": {"iu": {"auc": 0.80}, "plus": {"auc": 0.82}},
+        "options": {"plus": {"method": "asmg_plus", "k": 5}},
+        "chosen": "plus",
+    }
+    second = {"dataset": "b", "candidates": {"iu": {"auc": 0.70}}, "options": {}, "chosen": "iu"}
+    lines = module.table([first, second]).splitlines()
+    assert lines[0] == "| candidate | settings | a | b |"
+    assert lines[3] == "| plus | asmg_plus k=5 | 0.8200 (+2.50%) **chosen** | – |"

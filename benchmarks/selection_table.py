@@ -1,0 +1,56 @@
+"""One markdown table over several ``select_asmg_plus.py`` outputs: every candidate's warm-up AUC per dataset.
+
+Rows are the candidates in the order of the first file's ranking; each cell is the mean AUC over that dataset's
+warm-up iterations and its gain over IU there; the candidate each selection chose is marked.
+
+    .venv/bin/python benchmarks/selection_table.py runs/select-or/selection.json runs/select-ml/selection.json ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def settings(options: dict) -> str:
+    """``{"method": "asmg_plus", "k": 5}`` -> ``asmg_plus k=5``."""
+    rest = ", ".join(f"{k}={json.dumps(v)}" for k, v in options.items() if k != "method")
+    return f"{options['method']} {rest}".strip()
+
+
+def table(selections: list[dict]) -> str:
+    """The markdown table (header, separator, one row per candidate)."""
+    order = list(selections[0]["candidates"])
+    options = {"iu": {"method": "iu"}, **selections[0]["options"]}
+    lines = [
+        "| candidate | settings | " + " | ".join(s["dataset"] for s in selections) + " |",
+        "|---|---|" + "---|" * len(selections),
+    ]
+    for tag in order:
+        cells = []
+        for s in selections:
+            if tag not in s["candidates"]:
+                cells.append("–")
+                continue
+            auc, iu = s["candidates"][tag]["auc"], s["candidates"]["iu"]["auc"]
+            mark = " **chosen**" if s["chosen"] == tag else ""
+            cells.append(f"{auc:.4f} ({100 * (auc - iu) / iu:+.2f}%){mark}")
+        lines.append(f"| {tag} | {settings(options[tag])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("selections", nargs="+", help="selection.json files, one per dataset")
+    args = p.parse_args(argv)
+    selections = []
+    for path in args.selections:
+        with open(path) as f:
+            selections.append(json.load(f))
+    print(table(selections))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
