@@ -10,20 +10,25 @@ from typing import Any
 import numpy as np
 
 
-def write_json(path: str, obj: Any, *, sort_keys: bool = False) -> None:
-    """Write ``obj`` as JSON atomically: a temporary file in the same folder, then a rename, so a crash leaves
-    either the old file or the new one, never a torn one. Creates the folder."""
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` atomically: a temporary file in the same folder, then a rename, so a crash leaves either the
+    old file or the new one, never a torn one. Creates the folder."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(suffix=".tmp", prefix="." + os.path.basename(path) + "-", dir=folder)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=sort_keys)
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def write_json(path: str, obj: Any, *, sort_keys: bool = False) -> None:
+    """Write ``obj`` as JSON atomically (``write_text``)."""
+    write_text(path, json.dumps(obj, indent=1, sort_keys=sort_keys))
 
 
 def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import platform
 import subprocess
@@ -32,6 +31,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import serving  # noqa: E402,F401  (legacy Keras before TensorFlow)
+from asmg_tf.files import write_json  # noqa: E402
 
 
 def make_inputs(rng, n: int, users: int, items: int, categories_table) -> dict:
@@ -199,9 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             p99 = f"{r['p99_ms']:8.3f}" if "p99_ms" in r else " " * 8
             print(f"{signature:16} {name:28} {r['calls']:6d} {p50} {p99} {r['rows_per_s']:10.0f}")
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+        write_json(args.json, results)
     return 0
 
 

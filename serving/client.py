@@ -322,9 +322,15 @@ class ServingClient:
         response.metadata["signature_def"].Unpack(signature_map)
         return dict(signature_map.signature_def)
 
-    def status(self, *, version=None, label=None, timeout_s: float | None = None) -> list[dict]:
-        """``[{"version", "state", "error_code", "error_message"}]`` (all known versions unless one is named)."""
-        request = get_model_status_pb2.GetModelStatusRequest(model_spec=self.spec("", version, label))
+    def status(
+        self, *, version: int | None = None, label: str | None = None, timeout_s: float | None = None
+    ) -> list[dict]:
+        """``[{"version", "state", "error_code", "error_message"}]`` of the named version or label, else of the
+        client's default version or label, else of every known version."""
+        return self._status(self.spec("", version, label), timeout_s)
+
+    def _status(self, spec: model_pb2.ModelSpec, timeout_s: float | None) -> list[dict]:
+        request = get_model_status_pb2.GetModelStatusRequest(model_spec=spec)
         response = self._call(self.models.GetModelStatus, request, "GetModelStatus", timeout_s)
         return [
             {
@@ -348,12 +354,16 @@ class ServingClient:
             )
 
     def wait_until_available(self, version: int | None = None, *, timeout_s: float = 30.0, poll_s: float = 0.1) -> int:
-        """Block until ``version`` (or any version) is AVAILABLE; returns the newest available version."""
+        """Block until ``version`` (or any version) is AVAILABLE; returns the newest available version.
+
+        Asks for every version of the model, whatever version or label the client itself is pinned to."""
         deadline = time.monotonic() + timeout_s
         last = None
+        every_version = model_pb2.ModelSpec(name=self.model)
         while time.monotonic() < deadline:
             try:
-                states = [s for s in self.status(timeout_s=min(self.timeout_s, timeout_s)) if s["state"] == "AVAILABLE"]
+                statuses = self._status(every_version, min(self.timeout_s, timeout_s))
+                states = [s for s in statuses if s["state"] == "AVAILABLE"]
                 versions = [s["version"] for s in states]
                 if versions and (version is None or version in versions):
                     return max(versions)

@@ -36,7 +36,7 @@ def serve(args) -> int:
         if not os.path.isfile(args.model_config_file):
             return _fail("serve", f"--model-config-file {args.model_config_file}: no such file")
         entries, config_file = None, args.model_config_file
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if args.host not in ("127.0.0.1", "localhost"):
         print(
             f"asmg serve: WARNING binding {args.host}: reachable beyond this machine, without TLS or auth",
             file=sys.stderr,
@@ -113,7 +113,7 @@ def predict(args) -> int:
                 probs = client.predict_raw(
                     [r["user"] for r in rows], [r["item"] for r in rows], [r.get("hist", []) for r in rows]
                 )
-    except (BadInputError, ServingError, OSError) as e:
+    except (ValueError, ServingError, OSError) as e:  # ValueError: BadInputError, or a bad --batch-size/--timeout
         return _fail("predict", e)
     for row, p in zip(rows, probs):
         print(json.dumps({"user": row.get("user"), "item": row.get("item"), "click_probability": float(p)}))
@@ -124,7 +124,7 @@ def rank(args) -> int:
     try:
         with _client(args) as client:
             top = client.rank(args.user, _ids(args.candidates, "--candidates"), _ids(args.hist, "--hist"), args.k)
-    except (BadInputError, ServingError) as e:
+    except (ValueError, ServingError) as e:
         return _fail("rank", e)
     print(json.dumps([{"item": i, "score": s} for i, s in top]))
     return 0

@@ -12,12 +12,12 @@ policy with both versions listed (``canary_entry``).
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 
 from google.protobuf import text_format
 from tensorflow_serving.config import file_system_storage_path_source_pb2 as fs_pb2
 from tensorflow_serving.config import model_server_config_pb2 as config_pb2
+
+from asmg_tf.files import write_text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,17 +116,7 @@ def format_config(entries: list[ModelEntry]) -> str:
 
 def write_model_config(path: str, entries: list[ModelEntry]) -> str:
     """Write ``entries`` as a ``models.config`` text proto, atomically (temp file + rename)."""
-    text = format_config(entries)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".models.config-", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_text(path, format_config(entries))
     return path
 
 

@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from http.client import HTTPConnection
 
 import grpc
 import numpy as np
@@ -354,6 +355,7 @@ def test_labels_and_reload_config(tmp_path):
             stable = ServingClient(server.target, "asmg", label="stable")
             np.testing.assert_allclose(stable.predict_examples(ROWS), expected(*tiny_model()), rtol=1e-5, atol=1e-6)
             assert stable.status()[0]["version"] == 1
+            assert stable.wait_until_available(2, timeout_s=5) == 2  # waits on every version, not just its label's
             stable.close()
             with pytest.raises(ServingError, match="not currently available"):
                 c.reload_config([ModelEntry("asmg", base, "specific", (1, 2, 3), {"stable": 1, "canary": 3})])
@@ -544,6 +546,31 @@ def test_rest_api(served):
     )
     assert code == 400 and "rectangular" in err["error"]
     assert http(port, "/v1/models/asmg")[0] == 200  # still healthy
+
+
+def test_rest_keeps_a_reused_connection_in_step_after_errors(served):
+    _, _, server = served
+    conn = HTTPConnection("127.0.0.1", server.rest_port, timeout=10)
+    try:
+        # a POST to a wrong path still has its body read, so the next request on the connection parses cleanly
+        conn.request("POST", "/v1/nowhere", body=b'{"instances": [1, 2, 3]}')
+        response = conn.getresponse()
+        assert response.status == 404 and "Malformed request" in json.loads(response.read())["error"]
+        conn.request("GET", "/v1/models/asmg")
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["model_version_status"][0]["version"] == "1"
+    finally:
+        conn.close()
+    for bad in ("-1", "ten"):
+        conn = HTTPConnection("127.0.0.1", server.rest_port, timeout=10)
+        try:
+            conn.putrequest("POST", "/v1/models/asmg:predict")
+            conn.putheader("Content-Length", bad)
+            conn.endheaders()
+            response = conn.getresponse()
+            assert response.status == 400 and "non-negative integer" in json.loads(response.read())["error"]
+        finally:
+            conn.close()
 
 
 # -- CLI -----------------------------------------------------------------------------------------------------------------------

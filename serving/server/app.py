@@ -77,9 +77,10 @@ class LocalServer:
         )
         add_services(self.grpc, self.core)
         self.host = host
-        self.port = self.grpc.add_insecure_port(f"{host}:{port}")
-        if self.port == 0:
-            raise OSError(f"cannot bind gRPC to {host}:{port}")
+        try:
+            self.port = self.grpc.add_insecure_port(f"{host}:{port}")
+        except RuntimeError as e:  # grpcio raises (older versions returned 0) when the address cannot be bound
+            raise OSError(f"cannot bind gRPC to {host}:{port} (an IPv4 host name or address): {e}") from None
         self.grpc.start()
         self.rest = None
         try:
@@ -107,13 +108,12 @@ class LocalServer:
     def stop(self, grace: float = 2.0) -> None:
         """Stop accepting requests, let in-flight ones finish (up to ``grace`` s), unload every version."""
         self._stop.set()
+        if self._config_thread is not None:
+            self._config_thread.join(timeout=30)
         self.grpc.stop(grace).wait()
         if self.rest:
             self.rest.stop()
         self.core.close()
-
-    def wait(self) -> None:
-        self.grpc.wait_for_termination()
 
     def __enter__(self) -> LocalServer:
         return self

@@ -41,7 +41,11 @@ class ServerCore:
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
-        self.reload_config(entries)
+        try:
+            self.reload_config(entries)
+        except Exception:  # e.g. a label on a version that did not load: unload what did
+            self.close()
+            raise
 
     # -- configuration -------------------------------------------------------------------------------------------------
     def reload_config(self, entries: list[ModelEntry]) -> None:
@@ -83,9 +87,6 @@ class ServerCore:
             for entry in entries:
                 managers[entry.name].entry = dataclasses.replace(managers[entry.name].entry, labels=dict(entry.labels))
         self.log(f"serving models {names}")
-
-    def entries(self) -> list[ModelEntry]:
-        return [m.entry for m in self._managers.values()]
 
     # -- requests ------------------------------------------------------------------------------------------------------
     def manager(self, name: str) -> ModelManager:
@@ -140,5 +141,6 @@ class ServerCore:
         self._stop.set()
         if self._poller is not None:
             self._poller.join(timeout=30)
-        for manager in self._managers.values():
-            manager.close()
+        with self._reload_lock:  # a reload in progress finishes first, so its managers are closed too
+            for manager in self._managers.values():
+                manager.close()

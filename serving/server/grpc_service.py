@@ -71,6 +71,9 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         except ValueError as e:
             response.status.error_code = grpc.StatusCode.INVALID_ARGUMENT.value[0]
             response.status.error_message = str(e)
+        except OSError as e:  # a base path that is a file or cannot be read
+            response.status.error_code = grpc.StatusCode.FAILED_PRECONDITION.value[0]
+            response.status.error_message = f"{type(e).__name__}: {e}"
         return response
 
 

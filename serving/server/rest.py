@@ -173,8 +173,22 @@ def make_handler(core: ServerCore):
             self.end_headers()
             self.wfile.write(data)
 
+        def _body(self) -> bytes:
+            """The request body, read whatever the path, so a kept-alive connection stays in step with the client.
+
+            A length that cannot be read or is too large closes the connection (its body is left unread)."""
+            raw = self.headers.get("Content-Length") or "0"
+            length = int(raw) if raw.strip().isdigit() else -1
+            if length < 0 or length > MAX_BODY:
+                self.close_connection = True
+                if length < 0:
+                    raise invalid(f"Content-Length must be a non-negative integer, got {raw!r}")
+                raise invalid(f"request body of {length} bytes exceeds {MAX_BODY}")
+            return self.rfile.read(length)
+
         def _route(self, method: str) -> None:
             try:
+                body = self._body() if method == "POST" else b""
                 match = _PATH.match(self.path.split("?", 1)[0])
                 if match is None:
                     raise not_found(
@@ -186,14 +200,11 @@ def make_handler(core: ServerCore):
                 elif method == "GET" and suffix == "/metadata":
                     self._send(200, metadata_json(core, match))
                 elif method == "POST" and suffix == ":predict":
-                    length = int(self.headers.get("Content-Length") or 0)
-                    if length > MAX_BODY:
-                        raise invalid(f"request body of {length} bytes exceeds {MAX_BODY}")
                     try:
-                        body = json.loads(self.rfile.read(length) or b"null")
+                        request = json.loads(body or b"null")
                     except json.JSONDecodeError as e:
                         raise invalid(f"JSON Parse error: {e}") from None
-                    self._send(200, predict_json(core, match, body))
+                    self._send(200, predict_json(core, match, request))
                 else:
                     raise not_found(f"Malformed request: {method} {self.path}")
             except ServingStatusError as e:
