@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from asmg_tf.cli_args import key_value
+from asmg_tf.cli_args import key_value, positive_float, positive_int
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -130,7 +130,7 @@ def _add_model_selection(p) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--version", type=int, help="model version (default: the latest)")
     which.add_argument("--label", help="version label, e.g. stable or canary")
-    p.add_argument("--timeout", type=float, default=5.0, help="deadline of each call in seconds (default 5)")
+    p.add_argument("--timeout", type=positive_float, default=5.0, help="deadline of each call in seconds (default 5)")
 
 
 def add_serving_parsers(sub) -> None:
@@ -171,7 +171,7 @@ def add_serving_parsers(sub) -> None:
     p.add_argument("--user", type=int)
     p.add_argument("--item", help="item id, or comma-separated ids (one row each)")
     p.add_argument("--hist", default="", help="history item ids, most recent first, comma-separated")
-    p.add_argument("--batch-size", type=int, default=256, help="rows per request (default 256)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="rows per request (default 256)")
     p.set_defaults(func=_serving("predict"))
 
     p = sub.add_parser(
@@ -184,7 +184,7 @@ def add_serving_parsers(sub) -> None:
     p.add_argument("--user", type=int, required=True)
     p.add_argument("--candidates", required=True, help="comma-separated candidate item ids")
     p.add_argument("--hist", default="", help="history item ids, most recent first, comma-separated")
-    p.add_argument("-k", "--k", type=int, default=10, help="how many to return (default 10)")
+    p.add_argument("-k", "--k", type=positive_int, default=10, help="how many to return (default 10)")
     p.set_defaults(func=_serving("rank"))
 
     p = sub.add_parser(

@@ -31,7 +31,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from asmg_tf.cli_args import key_value  # noqa: E402
+from asmg_tf.cli_args import key_value, positive_int  # noqa: E402
 from asmg_tf.files import write_json  # noqa: E402
 
 DATASETS = {
@@ -61,7 +61,6 @@ def _reset_peak_rss() -> bool:
 
 def worker(job: dict) -> dict:
     """Time one (dataset, method, row_gather) configuration in this process."""
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"  # before TensorFlow is imported (asmg_tf checks it)
     import numpy as np
     import tensorflow as tf
 
@@ -69,7 +68,7 @@ def worker(job: dict) -> dict:
     from asmg_tf.bench.bench import BenchSpec, load_periods
     from asmg_tf.bench.cache import default_cache_root
     from asmg_tf.generator import GeneratorState, MetaGenerator, MetaTrainer, model_spec, touched_rows
-    from asmg_tf.generator.meta_train import feature_batch, loss_weights, num_batches
+    from asmg_tf.generator.meta_train import feature_batch, loss_weights, num_batches, period_batches
     from asmg_tf.models import EmbeddingMLPRanker
     from asmg_tf.models.presets import preset
     from asmg_tf.models.weights import get_weights
@@ -134,8 +133,8 @@ def worker(job: dict) -> dict:
         state.set_hidden(generator.state_after_first_step(window, initial))
         carry_seconds = time.perf_counter() - start
     # how much of each table one step's batches touch (explains the speed-up of row gathering)
-    splits = [np.array_split(np.random.default_rng([0, i, j]).permutation(len(d)), nb) for j, d in enumerate(targets)]
-    batches = [feature_batch(d, parts[0], periods.item_categories) for d, parts in zip(targets, splits)]
+    firsts = [period_batches(len(d), nb, np.random.default_rng([0, i, j]))[0] for j, d in enumerate(targets)]
+    batches = [feature_batch(d, first, periods.item_categories) for d, first in zip(targets, firsts)]
     touched = {k: int(r.ids.shape[0]) for k, r in touched_rows(specs, model, batches).items()}
     tables = {s.key: s.shape[0] for s in specs if s.kind == "table"}
     return {
@@ -202,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--steps", type=int, default=20, help="timed optimiser steps per configuration")
-    p.add_argument("--warmup", type=int, default=2, help="untimed first steps (tracing)")
+    p.add_argument("--warmup", type=positive_int, default=2, help="untimed first steps (tracing), at least 1")
     p.add_argument("--table-scales", default="1", help="comma-separated table-size multipliers, e.g. 1,4,16")
     p.add_argument(
         "--batch-sizes",

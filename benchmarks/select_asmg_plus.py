@@ -82,6 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir")
     p.add_argument("--only", help="comma-separated candidate tags (default: all)")
     args = p.parse_args(argv)
+    candidates = CANDIDATES
+    if args.only:
+        tags = args.only.split(",")
+        unknown = sorted(set(tags) - {tag for tag, _, _ in CANDIDATES})
+        if unknown:
+            p.error(f"--only: unknown candidate(s) {unknown}; available: {[tag for tag, _, _ in CANDIDATES]}")
+        candidates = [c for c in CANDIDATES if c[0] in tags]
+    if not any(method == "asmg_plus" for _, method, _ in candidates):
+        p.error("--only must name at least one asmg_plus candidate (the selection picks among them)")
 
     from asmg_tf._keras_env import ensure_legacy_keras
 
@@ -93,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
     ctx, _ = prepare_context(spec)
     proto = ctx.protocol
     last_warmup = proto.test_start - 1
-    candidates = [c for c in CANDIDATES if not args.only or c[0] in args.only.split(",")]
     rows = {}
     for tag, method, options in [("iu", "iu", {})] + candidates:
         print(f"{tag}: {method} {options} up to iteration {last_warmup}", file=sys.stderr, flush=True)
