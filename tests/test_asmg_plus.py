@@ -92,6 +92,12 @@ def test_config_is_validated_and_the_paper_variants_reject_plus_options(ctx):
         make_method("asmg_plus", ctx, residual=False, extrapolate=True)
     with pytest.raises(ValueError, match="normalize needs residual"):
         make_method("asmg_plus", ctx, residual=False, normalize=True)
+    with pytest.raises(ValueError, match="needs k >= 2"):
+        make_method("asmg_plus", ctx, normalize=True, k=1)
+    with pytest.raises(ValueError, match="set carry_state=false"):
+        make_method("asmg_plus", ctx, k="full")
+    with pytest.raises(ValueError, match="integer k >= 2"):
+        make_method("asmg_plus", ctx, k="full", carry_state=False, extrapolation_steps=[1])
 
 
 def test_runs_records_comparisons_and_serves_exactly_iu_when_it_falls_back(ctx, tmp_path):

@@ -198,12 +198,14 @@ def test_normalized_cell_reads_scaled_changes_and_corrects_in_the_same_units():
     head.b_y.assign(gru.b_y)
     scales = change_scales(x).numpy()
     assert scales[0] == 0 and scales[1] == pytest.approx(np.sqrt(np.mean((x[1] - x[0]).numpy() ** 2)), rel=1e-5)
-    changes = np.concatenate([np.zeros_like(x[:1]), np.diff(x.numpy(), axis=0)])
-    reads = changes / np.maximum(scales, 1e-30)[:, None, None]
-    expected = x.numpy() + scales[:, None, None] * head(reads, h0)[0].numpy()
-    np.testing.assert_allclose(gru(x, h0)[0].numpy(), expected, rtol=1e-5, atol=1e-6)
-    y = gru(x, h0)[0].numpy()
-    np.testing.assert_array_equal(y[0], x[0].numpy())  # s_0 = 0: step 0 passes its input through
+    reads = np.diff(x.numpy(), axis=0) / scales[1:, None, None]
+    y, states = gru(x, h0)
+    y = y.numpy()
+    # step 0 is context: the state is left as it was and x_0 passes through; from step 1 the cell reads changes
+    np.testing.assert_array_equal(states[0].numpy(), h0.numpy())
+    np.testing.assert_array_equal(y[0], x[0].numpy())
+    expected = x.numpy()[1:] + scales[1:, None, None] * head(reads, h0)[0].numpy()
+    np.testing.assert_allclose(y[1:], expected, rtol=1e-5, atol=1e-6)
     # no look-ahead: steps 0-1 do not depend on later models
     np.testing.assert_allclose(gru(x[:2], h0)[0].numpy(), y[:2], rtol=1e-6, atol=1e-7)
     # a variable scaled by c gives outputs scaled by c (the cell sees the same reads)

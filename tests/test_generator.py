@@ -19,6 +19,7 @@ from asmg_tf.generator import (
     substituted,
     touched_rows,
 )
+from asmg_tf.generator.meta_generator import SCALES
 from asmg_tf.generator.meta_train import period_batches
 from asmg_tf.models import EmbeddingMLPRanker
 from asmg_tf.models import features as F
@@ -255,6 +256,19 @@ def test_row_gather_equals_whole_table_values_and_gradients(make, cats, kind):
     for a, b in zip(grads_rows, grads_full):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
     assert sum(float(np.abs(g).sum()) for g in grads_rows) > 0
+
+
+def test_normalized_generator_carries_the_state_after_reading_the_first_change():
+    model = _ranker()
+    gen = MetaGenerator(model_spec(model), kind="gru", window=3, seed=7, residual=True, normalize=True)
+    assert gen.carry_step == 1
+    window = _window(model)
+    carried = gen.state_after_first_step(window, None)
+    for s, cell in zip(gen.specs, gen.cells):
+        _, states = cell(s.to_rows(window[s.key])[:2], scales=window[s.key + SCALES][:2])
+        np.testing.assert_allclose(carried[s.key].numpy(), states[1].numpy(), rtol=1e-6, atol=1e-7)
+    # from a zero state the carried state is not zero: the first change has been read
+    assert all(float(tf.reduce_max(tf.abs(h))) > 0 for h in carried.values())
 
 
 def test_gathered_rows_equal_the_whole_table_rows():

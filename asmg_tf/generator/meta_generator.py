@@ -17,13 +17,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from asmg_tf.generator.row_gather import RowTable
+from asmg_tf.generator.row_gather import RowPlan, RowTable
 from asmg_tf.generator.spec import TABLE, VariableSpec
 from asmg_tf.layers.convex_combination import ConvexCombination
 from asmg_tf.layers.coordinate_gru import CoordinateGRU, change_scales
 
 GRU = "gru"
 LINEAR = "linear"
+#: ``window[key + SCALES]``: the variable's ``change_scales`` ``[T]``, computed once per window (``window_tensors``)
+SCALES = "@scales"
 
 
 class MetaGenerator(tf.Module):
@@ -59,7 +61,7 @@ class MetaGenerator(tf.Module):
         if kind == LINEAR and not window:
             raise ValueError("the linear generator needs a fixed window k")
         if kind == LINEAR and (residual or extrapolate or normalize):
-            raise ValueError("residual applies to the GRU generator only")
+            raise ValueError("residual, extrapolate and normalize apply to the GRU generator only")
         self.specs = list(specs)
         self.kind = kind
         self.hidden_size = int(hidden_size)
@@ -96,16 +98,27 @@ class MetaGenerator(tf.Module):
 
     @staticmethod
     def window_tensors(models: Sequence[Mapping[str, np.ndarray]], specs: Sequence[VariableSpec]) -> dict:
-        """Stack T weight dicts (oldest first) into ``{key: [T, *shape]}`` float32 constants."""
+        """Stack T weight dicts (oldest first) into ``{key: [T, *shape]}`` float32 constants, plus each variable's
+        ``change_scales`` under ``key + SCALES`` (whole variables, once per window rather than once per step)."""
         if not models:
             raise ValueError("the window holds no models")
-        return {s.key: tf.constant(np.stack([np.asarray(m[s.key], np.float32) for m in models])) for s in specs}
+        window = {s.key: tf.constant(np.stack([np.asarray(m[s.key], np.float32) for m in models])) for s in specs}
+        window.update({s.key + SCALES: change_scales(s.to_rows(window[s.key])) for s in specs})
+        return window
+
+    @property
+    def carry_step(self) -> int:
+        """The window step after which the hidden state is carried to the next window: the step that reads the
+        window's first model, or with ``normalize`` its first change (step 0 is context there)."""
+        return 1 if self.normalize else 0
 
     def _inputs(self, s: VariableSpec, window, state, rows):
         """The cell's call arguments for variable ``s``: ``(x [T, R, P], initial state, {"scales": ...})``."""
         x = s.to_rows(window[s.key])  # [T, R, P]
         h0 = None if state is None else state[s.key]
-        extra = {"scales": change_scales(x)} if self.normalize else {}  # before gathering: the whole variable's
+        extra = {}
+        if self.normalize:  # the whole variable's scales, also when only some rows are generated
+            extra["scales"] = window[s.key + SCALES] if s.key + SCALES in window else change_scales(x)
         if rows is not None and s.kind == TABLE:
             x = tf.gather(x, rows[s.key].ids, axis=1)
             h0 = None if h0 is None else tf.gather(h0, rows[s.key].ids)
@@ -115,7 +128,7 @@ class MetaGenerator(tf.Module):
         self,
         window: Mapping[str, tf.Tensor],
         state: Mapping[str, tf.Tensor] | None = None,
-        rows: Mapping[str, tf.Tensor] | None = None,
+        rows: Mapping[str, RowPlan] | None = None,
         steps: Sequence[int] | None = None,
     ) -> dict[int, dict[str, object]]:
         """Generated models after the given 0-based steps (default: the last one): ``{step: {key: value}}``.
@@ -151,12 +164,13 @@ class MetaGenerator(tf.Module):
     def state_after_first_step(
         self, window: Mapping[str, tf.Tensor], state: Mapping[str, tf.Tensor] | None = None
     ) -> dict[str, tf.Tensor]:
-        """Hidden states of every row after reading the window's first model (the next window's initial state)."""
+        """Hidden states of every row after step ``carry_step`` (the next window's initial state)."""
         if self.kind != GRU:
             raise ValueError("only the GRU generator has a hidden state")
+        last = self.carry_step + 1
         out = {}
         for s, cell in zip(self.specs, self.cells):
             x, h0, extra = self._inputs(s, window, state, None)
-            _, hs = cell(x[:1], h0, **{k: v[:1] for k, v in extra.items()})
-            out[s.key] = hs[0]
+            _, hs = cell(x[:last], h0, **{k: v[:last] for k, v in extra.items()})
+            out[s.key] = hs[-1]
         return out

@@ -35,11 +35,12 @@ class CoordinateGRU(tf.keras.layers.Layer):
     learns it slowly. ``scale`` (default 10) preconditions alpha so that Adam moves it ~``scale * lr`` per step.
 
     ``normalize=True`` (with ``residual``) is per-coordinate input normalisation: the cell reads each step's change
-    d_t = x_t - x_{t-1} (d_0 = 0) in units of s_t, the root-mean-square change of the whole variable at that step
+    d_t = x_t - x_{t-1} in units of s_t, the root-mean-square change of the whole variable at that step
     (``change_scales``), and its correction is in the same units, y_t = x_t + s_t (h'_t w_hy + b_y). Raw values
     differ in scale between variables and drift over time, changes in units of s_t do not, so one cell's weights
     mean the same at every step; a coordinate that did not move reads zeros, and a variable that did not move
-    (s_t = 0, as at step 0) is passed through unchanged. s_t depends only on steps <= t (no look-ahead).
+    (s_t = 0) is passed through unchanged. The first model of the sequence is context only (it has no change):
+    step 0 leaves the state as it was and outputs x_0. s_t depends only on steps <= t (no look-ahead).
 
     Every row r has its own hidden state but uses coordinate p's weights: a dense tensor of P
     scalars is one row (no sharing); an embedding table [N, d] is N rows of P = d coordinates (one GRU per column,
@@ -152,7 +153,8 @@ class CoordinateGRU(tf.keras.layers.Layer):
             h = tf.transpose(tf.stop_gradient(tf.convert_to_tensor(initial_state, self.compute_dtype)), [1, 0, 2])
         outputs, states = [], []
         for t in range(inputs.shape[0]):
-            h = self.step(reads[t], h)
+            if not (self.normalize and t == 0):  # normalize: step 0 has no change to read
+                h = self.step(reads[t], h)
             correction = self.head(h) * scales[t] if self.normalize else self.head(h)
             y = xs[t] + correction if self.residual else correction
             if self.extrapolate and t > 0:

@@ -77,6 +77,13 @@ class ASMGConfig:
         for name in ("extrapolate", "normalize"):
             if getattr(self, name) and not self.residual:
                 raise ValueError(f"{name} needs residual")
+        if self.normalize and self.k == 1:
+            raise ValueError("normalize reads the changes between the window's models: it needs k >= 2 or 'full'")
+        if self.k == FULL and self.carry_state:
+            raise ValueError(
+                "k='full' windows all start at the first update period, so there is no state to carry: "
+                "set carry_state=false"
+            )
 
 
 #: method name -> the paper's settings of that variant (§3.7)

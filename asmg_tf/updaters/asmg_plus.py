@@ -58,6 +58,10 @@ class PlusConfig(ASMGConfig):
         object.__setattr__(self, "extrapolation_steps", tuple(float(b) for b in self.extrapolation_steps))
         if self.extrapolation_steps and self.fallback == "none":
             raise ValueError("extrapolation_steps are chosen by the fallback's metric: set fallback to auc or logloss")
+        if self.extrapolation_steps and not (isinstance(self.k, int) and self.k >= 2):
+            raise ValueError(
+                "extrapolation_steps step along Θ_i - Θ_{i-1}, so the window needs both: an integer k >= 2"
+            )
         if any(b == 0 for b in self.extrapolation_steps):
             raise ValueError("extrapolation_steps: 0 is the generated model itself, always a candidate")
 
