@@ -11,7 +11,7 @@ import asmg_tf  # noqa: F401
 from asmg_tf.bench.runner import run_method
 from asmg_tf.models import get_weights
 from asmg_tf.updaters import METHODS, Context, make_method
-from asmg_tf.updaters.asmg_plus import ASMGPlus, PlusConfig, advantage
+from asmg_tf.updaters.asmg_plus import GENERATED, ASMGPlus, PlusConfig, score
 from tests.test_asmg_updater import CONFIG, tiny_periods
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,11 +30,10 @@ def _metrics(auc, logloss):
     return {"auc": auc, "logloss": logloss}
 
 
-def test_advantage_is_positive_when_the_generated_model_is_better():
+def test_score_is_higher_for_the_better_model():
     g, iu = _metrics(0.80, 0.40), _metrics(0.78, 0.45)
-    assert advantage(g, iu, "auc") == pytest.approx(0.02)
-    assert advantage(g, iu, "logloss") == pytest.approx(0.05)
-    assert advantage(iu, g, "auc") < 0 and advantage(iu, g, "logloss") < 0
+    assert score(g, "auc") - score(iu, "auc") == pytest.approx(0.02)
+    assert score(g, "logloss") - score(iu, "logloss") == pytest.approx(0.05)  # lower LogLoss scores higher
 
 
 @pytest.mark.parametrize(
@@ -54,7 +53,7 @@ def test_fallback_rule_uses_the_mean_advantage_over_the_last_m_scored_periods(fa
     method.comparisons = {
         str(j): {"generated": _metrics(g, 0.5), "iu": _metrics(u, 0.5)} for j, (g, u) in history.items()
     }
-    assert method.serves_generated(10) is expected
+    assert (method.choice(10) == GENERATED) is expected
 
 
 def test_the_rule_serves_the_best_candidate_including_extrapolation_steps():

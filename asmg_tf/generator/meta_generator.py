@@ -65,9 +65,6 @@ class MetaGenerator(tf.Module):
         self.specs = list(specs)
         self.kind = kind
         self.hidden_size = int(hidden_size)
-        self.window = window
-        self.residual = bool(residual)
-        self.extrapolate = bool(extrapolate)
         self.normalize = bool(normalize)
         cells = []
         for n, s in enumerate(self.specs):

@@ -145,7 +145,14 @@ class MetaTrainer:
             self._compiled[key] = fn
         return fn
 
-    def train_step(self, window, state, batches, steps, weights) -> float:
+    def train_step(
+        self,
+        window: Mapping[str, tf.Tensor],
+        state: Mapping[str, tf.Tensor] | None,
+        batches: Sequence[Mapping[str, tf.Tensor]],
+        steps: Sequence[int],
+        weights: Sequence[float],
+    ) -> float:
         """One optimiser step on one batch per target; returns the weighted loss."""
         batches = tuple({k: tf.convert_to_tensor(v) for k, v in b.items()} for b in batches)
         steps, weights = tuple(int(s) for s in steps), tuple(float(w) for w in weights)

@@ -110,8 +110,3 @@ def _kind(key: str, where: list[tuple[tf.keras.layers.Layer, str]]) -> str:
         if getattr(layer, "sparse", False):
             raise UnsupportedModelError(f"{key}: sparse=True embeddings are not supported")
     return TABLE
-
-
-def describe(specs: list[VariableSpec]) -> str:
-    """One line per variable: key, kind, shape, (R rows x P coordinates)."""
-    return "\n".join(f"{s.key:<48} {s.kind:<6} {str(s.shape):<14} R={s.num_rows} P={s.num_coords}" for s in specs)

@@ -117,10 +117,6 @@ class CoordinateGRU(tf.keras.layers.Layer):
             self.alpha = self.add_weight(name="alpha", shape=[], initializer="zeros", trainable=True)
         super().build(input_shape)
 
-    def zero_state(self, rows) -> tf.Tensor:
-        """``[rows, P, H]`` zeros."""
-        return tf.zeros([rows, self.num_coords, self.hidden_size], self.compute_dtype)
-
     def step(self, x: tf.Tensor, h: tf.Tensor) -> tf.Tensor:
         """One step in coordinate-major layout: x ``[P, R]``, h ``[P, R, H]`` -> h' ``[P, R, H]``."""
         xe = x[:, :, None]  # [P, R, 1] * u [P, 1, H] -> [P, R, H]

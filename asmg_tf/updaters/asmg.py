@@ -39,6 +39,7 @@ from asmg_tf.generator.state import GeneratorState
 from asmg_tf.models.weights import set_weights
 from asmg_tf.training.loop import make_optimizer
 from asmg_tf.updaters.base import UpdateMethod
+from asmg_tf.updaters.baseline_presets import check_resumed_options
 
 FULL = "full"
 
@@ -205,13 +206,11 @@ class ASMG(UpdateMethod):
 
     def restore(self, extra_state: dict) -> None:
         saved = extra_state.get("config")
-        now = _as_json(dataclasses.asdict(self.config))
-        # settings added since the run was saved take their defaults
-        if saved is not None and {**_as_json(dataclasses.asdict(type(self.config)())), **saved} != now:
-            raise ValueError(
-                f"{self.variant}: the run being resumed used {saved}, now {now}; "
-                "resume with the same options or use another --out"
-            )
+        defaults = _as_json(dataclasses.asdict(type(self.config)()))
+        # settings added since the run was saved take their defaults (all added ones default to "off")
+        check_resumed_options(
+            self.variant, None if saved is None else {**defaults, **saved}, _as_json(dataclasses.asdict(self.config))
+        )
         self.start()
         self._state.ensure_slots()
         self.meta_seconds = dict(extra_state.get("meta_seconds", {}))

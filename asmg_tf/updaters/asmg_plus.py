@@ -84,11 +84,6 @@ def score(metrics: dict[str, float], metric: str) -> float:
     return metrics["auc"] if metric == "auc" else -metrics["logloss"]
 
 
-def advantage(generated: dict[str, float], iu: dict[str, float], metric: str) -> float:
-    """How much better the generated model scored than IU on one period (higher AUC, lower LogLoss is better)."""
-    return score(generated, metric) - score(iu, metric)
-
-
 def step_name(beta: float) -> str:
     return f"{GENERATED}+{beta:g}"
 
@@ -128,9 +123,6 @@ class ASMGPlus(ASMG):
         names = self.candidates()
         means = {c: float(np.mean([score(p[c], self.config.fallback) for p in past])) for c in names}
         return max(names, key=lambda c: (means[c], -names.index(c)))
-
-    def serves_generated(self, i: int) -> bool:
-        return self.choice(i) == GENERATED
 
     # -- candidates -------------------------------------------------------------------------------------------------
     def _iu_weights(self, t: int) -> dict:
