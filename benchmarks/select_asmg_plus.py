@@ -57,6 +57,15 @@ CANDIDATES: list[tuple[str, str, dict]] = [
     ("plus_normalize_no_fallback", "asmg_plus", {"normalize": True, "fallback": "none"}),
     ("plus_normalize_k5", "asmg_plus", {"normalize": True, "k": 5}),
     ("plus_normalize_full", "asmg_plus", {"normalize": True, "k": "full", "carry_state": False}),
+    ("plus_normalize_lr0.03", "asmg_plus", {"normalize": True, "lr": 0.03}),
+    ("plus_normalize_lr0.003", "asmg_plus", {"normalize": True, "lr": 0.003}),
+    ("plus_normalize_hidden8", "asmg_plus", {"normalize": True, "hidden_size": 8}),
+    ("plus_normalize_epochs2", "asmg_plus", {"normalize": True, "epochs": 2}),
+    (
+        "plus_normalize_steps_wide_k5",
+        "asmg_plus",
+        {"normalize": True, "extrapolation_steps": [0.5, 1, 2, 4, 8], "k": 5},
+    ),
 ]
 
 
