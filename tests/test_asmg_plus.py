@@ -255,3 +255,15 @@ def test_selection_table_renders_every_candidate_per_dataset():
     lines = module.table([first, second]).splitlines()
     assert lines[0] == "| candidate | settings | a | b |"
     assert lines[3] == "| plus | asmg_plus k=5 | 0.8200 (+2.50%) **chosen** | – |"
+
+
+def test_a_setting_missing_from_an_older_saved_run_means_it_was_off(ctx, tmp_path):
+    run_method("asmg_plus", ctx, str(tmp_path), options={"normalize": False}, until=ctx.protocol.test_start)
+    progress = tmp_path / "methods" / "asmg_plus" / "progress.json"
+    saved = json.loads(progress.read_text())
+    del saved["extra_state"]["config"]["normalize"]  # as written before the option existed
+    progress.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="resume with the same options"):
+        run_method("asmg_plus", ctx, str(tmp_path), options={"normalize": True})
+    summary = run_method("asmg_plus", ctx, str(tmp_path), options={"normalize": False})
+    assert summary["per_period"][-1]["iteration"] == ctx.protocol.test_end

@@ -206,8 +206,9 @@ class ASMG(UpdateMethod):
 
     def restore(self, extra_state: dict) -> None:
         saved = extra_state.get("config")
-        defaults = _as_json(dataclasses.asdict(type(self.config)()))
-        # settings added since the run was saved take their defaults (all added ones default to "off")
+        # a setting added since the run was saved means the behaviour before it existed: its paper value (off) in
+        # ASMGConfig, so a later change of a method's default cannot make an older run look like the current one
+        defaults = _as_json({**dataclasses.asdict(type(self.config)()), **dataclasses.asdict(ASMGConfig())})
         check_resumed_options(
             self.variant, None if saved is None else {**defaults, **saved}, _as_json(dataclasses.asdict(self.config))
         )
