@@ -179,7 +179,9 @@ class ASMG(UpdateMethod):
         target_periods, steps, weights = self.targets(i)
         start, meta_steps = time.perf_counter(), 0
         targets = [self.ctx.period(t) for t in target_periods]
-        for epoch in range(self.config.epochs):
+        # normalize reads the changes between the window's models: a one-model window has none (no gradient)
+        epochs = 0 if self.config.normalize and len(self.window_periods(i)) < 2 else self.config.epochs
+        for epoch in range(epochs):
             result = self._trainer.train_epoch(
                 window,
                 state,
