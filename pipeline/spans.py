@@ -39,10 +39,10 @@ def span_dir(root: str, span: int) -> str:
 def period_bounds(inter: Interactions, split: str, num_periods: int, tie_policy: str, seed: int) -> np.ndarray:
     """``[num_periods, 2]`` first and last timestamp of each period as ``asmg bench`` cuts it."""
     samples, _ = build_samples(inter, seed=seed)
-    periods = split_periods(samples, split, num_periods, tie_policy)
-    empty = [t for t, p in enumerate(periods, start=1) if len(p) == 0]
-    if empty:
-        raise ValueError(f"{inter.name}: periods {empty} are empty; use fewer periods or another split")
+    try:
+        periods = split_periods(samples, split, num_periods, tie_policy)
+    except ValueError as e:
+        raise ValueError(f"{inter.name}: {e}") from None
     return np.array([[p.timestamp.min(), p.timestamp.max()] for p in periods], dtype=np.int64)
 
 

@@ -1,11 +1,13 @@
 """The embedded synthetic stream: deterministic, Tmall-shaped, fast, and a setting where memory pays."""
 
+import dataclasses
 import time
 
 import numpy as np
 import pytest
 
 from asmg_tf.data.build import make_period_set
+from asmg_tf.data.split import split_periods
 from asmg_tf.data.synthetic import synthetic_stream
 
 
@@ -91,3 +93,11 @@ def test_scales_up_parameters():
     s = inter.summary()
     assert s["users"] == 6000 and s["rows_kept"] > 4 * 1.5 * 6000 * 0.75
     assert len({c[0] for c in inter.item_categories.values()}) == 5000 // 75
+
+
+def test_a_split_with_empty_periods_fails_clearly(default_set):
+    _, ps, _ = default_set
+    one_timestamp = dataclasses.replace(ps.period(1), timestamp=np.zeros_like(ps.period(1).timestamp))
+    # "snap" moves every cut back to the start of the (single) tie group: all samples land in period 3
+    with pytest.raises(ValueError, match=r"periods \[1, 2\] are empty; use fewer periods"):
+        split_periods(one_timestamp, "count", 3, "snap")

@@ -20,10 +20,10 @@ def make_period_set(
 ) -> PeriodSet:
     """Preprocess ``inter`` (histories, negatives, id remapping) and cut it into ``num_periods`` periods."""
     samples, info = build_samples(inter, seed=seed, hist_len=hist_len)
-    periods = split_periods(samples, split, num_periods, tie_policy or inter.tie_policy)
-    empty = [t for t, p in enumerate(periods, start=1) if len(p) == 0]
-    if empty:
-        raise ValueError(f"{inter.name}: periods {empty} are empty; use fewer periods or another --split")
+    try:
+        periods = split_periods(samples, split, num_periods, tie_policy or inter.tie_policy)
+    except ValueError as e:
+        raise ValueError(f"{inter.name}: {e}") from None
     summary = inter.summary()
     summary.update(samples=len(samples), samples_in_periods=sum(len(p) for p in periods), split=split)
     return PeriodSet.from_split(inter.name, inter.kind, periods, info, protocol, summary)

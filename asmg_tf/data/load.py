@@ -69,11 +69,8 @@ def _paper_period_set(
         split = "day" if _distinct_days(samples.timestamp) == num_periods else "count"
     try:
         periods = split_periods(samples, split, num_periods, "exact")
-    except ValueError as e:
+    except ValueError as e:  # an unknown split or empty periods
         raise DataError(str(e), path=info["source"]) from None
-    empty = [t for t, p in enumerate(periods, start=1) if len(p) == 0]
-    if empty:
-        raise DataError(f"periods {empty} are empty; use fewer periods or another split", path=info["source"])
     name = os.path.basename(info["source"])
     for ext in (".gz", ".csv"):
         name = name[: -len(ext)] if name.endswith(ext) else name

@@ -51,8 +51,14 @@ def split_calendar(samples: PeriodData, unit: str, num_periods: int | None = Non
 def split_periods(
     samples: PeriodData, by: str = "count", num_periods: int = 31, tie_policy: str = "exact"
 ) -> list[PeriodData]:
+    """``samples`` cut into ``num_periods`` periods (``by`` = "count" or a calendar unit); every period non-empty."""
     if by == "count":
-        return split_equal_count(samples, num_periods, tie_policy)
-    if by in SPLITS:
-        return split_calendar(samples, by, num_periods)
-    raise ValueError(f"unknown split {by!r}; choose one of {SPLITS}")
+        periods = split_equal_count(samples, num_periods, tie_policy)
+    elif by in SPLITS:
+        periods = split_calendar(samples, by, num_periods)
+    else:
+        raise ValueError(f"unknown split {by!r}; choose one of {SPLITS}")
+    empty = [t for t, p in enumerate(periods, start=1) if len(p) == 0]
+    if empty:
+        raise ValueError(f"periods {empty} are empty; use fewer periods or another split")
+    return periods
