@@ -6,15 +6,18 @@ The kept state is the model *and* its Adam state at that epoch: every later stag
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from collections.abc import Callable
 
 import tensorflow as tf
 
 from asmg_tf.data.periods import PeriodSet
+from asmg_tf.files import write_json
 from asmg_tf.models.embedding_mlp import EmbeddingMLPRanker
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.training.loop import compile_model, ensure_built, evaluate, make_optimizer, train_epoch
-from asmg_tf.training.state import restore_snapshot, snapshot
+from asmg_tf.training.state import create_slots, read_checkpoint, restore_snapshot, snapshot, write_checkpoint
 
 
 def build_model(periods: PeriodSet, config: TrainConfig, *, seed: int | None = None) -> EmbeddingMLPRanker:
@@ -66,3 +69,28 @@ def pretrain(
             best_auc, best = metrics["auc"], (epoch, snapshot(model, optimizer))
     restore_snapshot(model, optimizer, best[1])
     return PretrainResult(history, best[0])
+
+
+def pretrain_cached(
+    folder: str,
+    model: tf.keras.Model,
+    optimizer: tf.keras.optimizers.Optimizer,
+    periods: PeriodSet,
+    config: TrainConfig,
+    *,
+    on_epoch: Callable[[int, dict], None] | None = None,
+) -> dict | None:
+    """``pretrain`` once per ``folder``: restore ``model`` and ``optimizer`` (weights and Adam slots) from the
+    checkpoint there when a finished pretraining left its ``info.json``; otherwise pretrain, write the checkpoint,
+    then ``info.json`` (last, so an interrupted run pretrains again). Returns the new info, or None when restored."""
+    info_path = os.path.join(folder, "info.json")
+    if os.path.exists(info_path):
+        create_slots(model, optimizer)
+        read_checkpoint(os.path.join(folder, "state"), model=model, optimizer=optimizer)
+        return None
+    start = time.perf_counter()
+    result = pretrain(model, optimizer, periods, config, on_epoch=on_epoch)
+    write_checkpoint(os.path.join(folder, "state"), model=model, optimizer=optimizer)
+    info = {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": time.perf_counter() - start}
+    write_json(info_path, info)
+    return info

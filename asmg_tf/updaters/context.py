@@ -16,8 +16,8 @@ from asmg_tf.files import write_json
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.weights import get_weights, load_weights_npz, save_weights_npz, set_weights
 from asmg_tf.training.loop import evaluate, period_seed, train_epoch
-from asmg_tf.training.pretrain import new_trainable, pretrain
-from asmg_tf.training.state import create_slots, read_checkpoint, write_checkpoint
+from asmg_tf.training.pretrain import new_trainable, pretrain_cached
+from asmg_tf.training.state import read_checkpoint, write_checkpoint
 
 Log = Callable[[str], None]
 
@@ -96,18 +96,12 @@ class Context(ModelAccess):
 
         Pretraining always runs at the configured rate; ``learning_rate`` is the rate the returned optimizer
         continues with (set after the restore: the checkpoint carries the optimizer's own rate)."""
-        ckpt = os.path.join(self.cache_dir, "pretrain", "state")
-        info_path = os.path.join(self.cache_dir, "pretrain", "info.json")
         model, optimizer = self.new_trainable()
-        if os.path.exists(info_path):
-            create_slots(model, optimizer)
-            read_checkpoint(ckpt, model=model, optimizer=optimizer)
-            if learning_rate is not None:
-                optimizer.learning_rate = learning_rate
-            return model, optimizer
-        self.log(f"pretraining on periods 1-{self.protocol.pretrain_end} for {self.config.pretrain_epochs} epochs")
-        start = time.perf_counter()
-        result = pretrain(
+        folder = os.path.join(self.cache_dir, "pretrain")
+        if not os.path.exists(os.path.join(folder, "info.json")):
+            self.log(f"pretraining on periods 1-{self.protocol.pretrain_end} for {self.config.pretrain_epochs} epochs")
+        info = pretrain_cached(
+            folder,
             model,
             optimizer,
             self.periods,
@@ -116,10 +110,8 @@ class Context(ModelAccess):
                 f"  epoch {e}: last-batch loss {m['train_loss']:.4f}, period-{self.protocol.update_start} AUC {m['auc']:.4f}"
             ),
         )
-        seconds = time.perf_counter() - start
-        write_checkpoint(ckpt, model=model, optimizer=optimizer)
-        write_json(info_path, {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": seconds})
-        self.log(f"pretraining kept epoch {result.best_epoch} ({seconds:.1f} s)")
+        if info is not None:
+            self.log(f"pretraining kept epoch {info['best_epoch']} ({info['seconds']:.1f} s)")
         if learning_rate is not None:
             optimizer.learning_rate = learning_rate
         return model, optimizer

@@ -11,18 +11,15 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
-from asmg_tf.files import write_json
 from asmg_tf.generator.spec import VariableSpec
 from asmg_tf.models.mf import MatrixFactorization
 from asmg_tf.training.loop import compile_model, ensure_built, make_optimizer
-from asmg_tf.training.pretrain import pretrain
-from asmg_tf.training.state import create_slots, read_checkpoint, write_checkpoint
+from asmg_tf.training.pretrain import pretrain_cached
 from asmg_tf.updaters.sml import SML, TransferGroup
 
 if TYPE_CHECKING:
@@ -51,19 +48,12 @@ def pretrained_mf(
     """MF pretrained as SML-MF's own starting point (weights and Adam state), computed once per data, settings
     and pretraining options; the optimizer continues at ``learning_rate``."""
     folder = os.path.join(ctx.cache_dir, f"sml_mf-pretrain-lr{pretrain_lr:g}-e{epochs}")
-    info_path = os.path.join(folder, "info.json")
     model, optimizer = new_mf(ctx, pretrain_lr)
-    if os.path.exists(info_path):
-        create_slots(model, optimizer)
-        read_checkpoint(os.path.join(folder, "state"), model=model, optimizer=optimizer)
-    else:
+    if not os.path.exists(os.path.join(folder, "info.json")):
         ctx.log(f"sml_mf: pretraining MF for {epochs} epochs at lr {pretrain_lr:g}")
-        start = time.perf_counter()
-        result = pretrain(model, optimizer, ctx.periods, ctx.config.replace(pretrain_epochs=epochs))
-        write_checkpoint(os.path.join(folder, "state"), model=model, optimizer=optimizer)
-        info = {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": time.perf_counter() - start}
-        write_json(info_path, info)
-        ctx.log(f"sml_mf: MF pretraining kept epoch {result.best_epoch} ({info['seconds']:.1f} s)")
+    info = pretrain_cached(folder, model, optimizer, ctx.periods, ctx.config.replace(pretrain_epochs=epochs))
+    if info is not None:
+        ctx.log(f"sml_mf: MF pretraining kept epoch {info['best_epoch']} ({info['seconds']:.1f} s)")
     optimizer.learning_rate = learning_rate
     return model, optimizer
 
