@@ -66,6 +66,9 @@ CANDIDATES: list[tuple[str, str, dict]] = [
         "asmg_plus",
         {"normalize": True, "extrapolation_steps": [0.5, 1, 2, 4, 8], "k": 5},
     ),
+    ("plus_normalize_lr0.1", "asmg_plus", {"normalize": True, "lr": 0.1}),
+    ("plus_normalize_lr0.03_epochs2", "asmg_plus", {"normalize": True, "lr": 0.03, "epochs": 2}),
+    ("plus_normalize_lr0.03_full", "asmg_plus", {"normalize": True, "lr": 0.03, "k": "full", "carry_state": False}),
 ]
 
 
