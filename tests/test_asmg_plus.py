@@ -255,6 +255,12 @@ def test_selection_table_renders_every_candidate_per_dataset():
     lines = module.table([first, second]).splitlines()
     assert lines[0] == "| candidate | settings | a | b |"
     assert lines[3] == "| plus | asmg_plus k=5 | 0.8200 (+2.50%) **chosen** | – |"
+    # maximin: the candidate whose worst gain over IU is largest, among those run on every dataset
+    first["candidates"]["steady"] = {"auc": 0.81}
+    first["options"]["steady"] = {"method": "asmg_plus", "normalize": True}
+    second["candidates"].update({"plus": {"auc": 0.69}, "steady": {"auc": 0.705}})
+    tag, worst = module.maximin([first, second])
+    assert tag == "steady" and worst == pytest.approx(100 * 0.005 / 0.70)  # min(+1.25 %, +0.71 %) beats plus: -1.4 %
 
 
 def test_a_setting_missing_from_an_older_saved_run_means_it_was_off(ctx, tmp_path):
