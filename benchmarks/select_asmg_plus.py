@@ -26,8 +26,12 @@ sys.path.insert(0, REPO)
 from asmg_tf.cli_args import key_value  # noqa: E402
 from asmg_tf.files import write_json  # noqa: E402
 
-#: (tag, method, options); the first asmg_plus entry is the package default
-CANDIDATES: list[tuple[str, str, dict]] = [
+#: the settings every asmg_plus candidate starts from: asmg_plus as first built (no input normalisation, lr 0.01),
+#: spelled out so a candidate keeps its meaning (and its stored run) when the package default changes
+FIRST_SETTINGS = {"normalize": False, "lr": 0.01}
+
+#: (tag, method, options on top of FIRST_SETTINGS for asmg_plus)
+_CANDIDATES: list[tuple[str, str, dict]] = [
     ("faithful", "asmg_gru_multi", {}),
     ("plus", "asmg_plus", {}),
     ("fallback_only", "asmg_plus", {"residual": False}),
@@ -69,6 +73,10 @@ CANDIDATES: list[tuple[str, str, dict]] = [
     ("plus_normalize_lr0.1", "asmg_plus", {"normalize": True, "lr": 0.1}),
     ("plus_normalize_lr0.03_epochs2", "asmg_plus", {"normalize": True, "lr": 0.03, "epochs": 2}),
     ("plus_normalize_lr0.03_full", "asmg_plus", {"normalize": True, "lr": 0.03, "k": "full", "carry_state": False}),
+]
+CANDIDATES: list[tuple[str, str, dict]] = [
+    (tag, method, {**FIRST_SETTINGS, **options} if method == "asmg_plus" else options)
+    for tag, method, options in _CANDIDATES
 ]
 
 
@@ -141,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "warmup_iterations": iterations,
         "candidates": {t: {"auc": a, "logloss": ll} for t, a, ll in [iu] + ranking},
         "options": {tag: {"method": method, **opts} for tag, method, opts in candidates},
+        "first_settings": FIRST_SETTINGS,
         "chosen": chosen,
         "chosen_options": options,
         "command": command,

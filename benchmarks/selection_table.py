@@ -15,9 +15,13 @@ import json
 import sys
 
 
-def settings(options: dict) -> str:
-    """``{"method": "asmg_plus", "k": 5}`` -> ``asmg_plus k=5``."""
-    rest = ", ".join(f"{k}={json.dumps(v)}" for k, v in options.items() if k != "method")
+def settings(options: dict, first: dict | None = None) -> str:
+    """``{"method": "asmg_plus", "k": 5}`` -> ``asmg_plus k=5``, leaving out values equal to ``first`` (the
+    settings every candidate starts from)."""
+    first = first or {}
+    rest = ", ".join(
+        f"{k}={json.dumps(v)}" for k, v in options.items() if k != "method" and not (k in first and first[k] == v)
+    )
     return f"{options['method']} {rest}".strip()
 
 
@@ -38,7 +42,8 @@ def table(selections: list[dict]) -> str:
             auc, iu = s["candidates"][tag]["auc"], s["candidates"]["iu"]["auc"]
             mark = " **chosen**" if s["chosen"] == tag else ""
             cells.append(f"{auc:.4f} ({100 * (auc - iu) / iu:+.2f}%){mark}")
-        lines.append(f"| {tag} | {settings(options[tag])} | " + " | ".join(cells) + " |")
+        first = selections[0].get("first_settings") if options[tag]["method"] == "asmg_plus" else None
+        lines.append(f"| {tag} | {settings(options[tag], first)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
