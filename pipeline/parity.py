@@ -47,9 +47,7 @@ def pipeline_period_set(root: str) -> PeriodSet:
             "replay that; compare on a run whose capacity headroom covers every id"
         )
     cap = meta["capacity"]
-    table = S.padded_categories(
-        S.read_item_categories(os.path.join(last, S.PERIOD_DIR)), cap["items"], meta["settings"]["has_categories"]
-    )
+    table = S.category_table(last, meta)
     return PeriodSet(
         name="pipeline",
         kind=lp.knobs.get("data_kind", "sobazaar"),

@@ -156,6 +156,16 @@ def split_files(examples_uri: str, split: str) -> list[str]:
     return sorted(os.path.join(d, n) for n in os.listdir(d) if not n.startswith("."))
 
 
+def category_table(examples_uri: str, meta: dict) -> np.ndarray | None:
+    """The item -> categories table a PeriodTransform output holds, padded to the item capacity in ``meta`` (its
+    ``read_period_meta``); None for data without categories."""
+    return padded_categories(
+        read_item_categories(os.path.join(examples_uri, PERIOD_DIR)),
+        meta["capacity"]["items"],
+        meta["settings"]["has_categories"],
+    )
+
+
 def read_period_meta(examples_uri: str) -> dict:
     path = os.path.join(examples_uri, PERIOD_DIR, META)
     if not os.path.exists(path):

@@ -91,8 +91,7 @@ def run_fn(fn_args) -> None:
     period_dir = os.path.join(uri, S.PERIOD_DIR)
     meta = S.read_period_meta(uri)
     span, capacity = meta["span"], meta["capacity"]
-    has_cats = meta["settings"]["has_categories"]
-    table = S.padded_categories(S.read_item_categories(period_dir), capacity["items"], has_cats)
+    table = S.category_table(uri, meta)
     data = read_period(S.split_files(uri, "period"))
     info: dict = {"role": "iu", "span": span, "train_config": custom["train"]}
     start = time.perf_counter()

@@ -62,9 +62,7 @@ class Executor(base_executor.BaseExecutor):
         meta = S.read_period_meta(examples.uri)
         span, capacity = meta["span"], meta["capacity"]
         period_dir = os.path.join(examples.uri, S.PERIOD_DIR)
-        table = S.padded_categories(
-            S.read_item_categories(period_dir), capacity["items"], meta["settings"]["has_categories"]
-        )
+        table = S.category_table(examples.uri, meta)
         history = History.load(previous[0].uri) if previous else None
         _check_order(history, span, protocol)
         iu_weights = model_io.load_weights(iu.uri)

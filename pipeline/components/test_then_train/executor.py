@@ -46,10 +46,7 @@ class Executor(base_executor.BaseExecutor):
                 raise ValueError(
                     f"span {span} must score the models of span {span - 1}, the history is of {history.span}"
                 )
-            period_dir = os.path.join(examples.uri, S.PERIOD_DIR)
-            table = S.padded_categories(
-                S.read_item_categories(period_dir), capacity["items"], meta["settings"]["has_categories"]
-            )
+            table = S.category_table(examples.uri, meta)
             data = read_period(S.split_files(examples.uri, "period"))
             config = TrainConfig(**history.info["train_config"])
             model_config = model_io.resized_config(history.info["model_config"], capacity)
