@@ -72,7 +72,8 @@ def test_the_rule_serves_the_best_candidate_including_extrapolation_steps():
 
 def test_config_is_validated_and_the_paper_variants_reject_plus_options(ctx):
     assert "asmg_plus" in METHODS
-    assert PlusConfig().residual and PlusConfig().fallback == "auc"
+    default = PlusConfig()
+    assert default.residual and default.fallback == "auc" and default.normalize and default.lr == 0.03
     with pytest.raises(ValueError, match="fallback must be"):
         make_method("asmg_plus", ctx, fallback="sometimes")
     with pytest.raises(ValueError, match="fallback_window"):
@@ -261,6 +262,9 @@ def test_selection_table_renders_every_candidate_per_dataset():
     second["candidates"].update({"plus": {"auc": 0.69}, "steady": {"auc": 0.705}})
     tag, worst = module.maximin([first, second])
     assert tag == "steady" and worst == pytest.approx(100 * 0.005 / 0.70)  # min(+1.25 %, +0.71 %) beats plus: -1.4 %
+    first["options"]["steady"]["k"] = "full"  # unbounded cost per period: not a default
+    assert module.maximin([first, second])[0] == "plus"
+    assert module.maximin([first, second], bounded=False)[0] == "steady"
 
 
 def test_a_setting_missing_from_an_older_saved_run_means_it_was_off(ctx, tmp_path):

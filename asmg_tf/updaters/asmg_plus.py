@@ -19,12 +19,18 @@ Changes to ASMG-GRUmulti (``asmg_tf.updaters.asmg``), each switchable so its eff
   period) leave the model short of where the data is taking it; this measures how far to go on the reported
   metric (AUC), which meta-training on the log loss does not optimise.
 * ``extrapolate=True`` instead learns one such step per variable by meta-gradient (``CoordinateGRU``).
-* ``normalize=True``: per-coordinate input normalisation; the GRU reads each coordinate's changes in units of its
-  variable's RMS change and outputs its correction in those units (``CoordinateGRU(normalize=True)``).
+* **input normalisation** (``normalize=True``): the GRU reads each coordinate's changes between the window's models
+  in units of its variable's RMS change and outputs its correction in those units (``CoordinateGRU(normalize=True)``;
+  the window's first model is context, the carried state is the one after its first change). On raw values one
+  Adam step moves every coordinate's correction by about ``lr`` whatever the variable's scale; in these units a
+  correction is a fraction of a typical period's change, so ``lr`` means the same for every variable (it wants a
+  larger ``lr``: 0.03 by default).
 
-Every other setting (k, H, lr, loss weights, carry-over, row gathering, checkpointed state) is ASMG-GRUmulti's;
-``epochs`` runs more than one meta-epoch per iteration. Options are chosen on the warm-up iterations only
-(``benchmarks/select_asmg_plus.py``).
+Defaults: residual, AUC fallback over 1 period, normalize with lr 0.03, and ASMG-GRUmulti's k = 3, H = 4, linear
+loss weights, carried state: the candidate with the best worst-case warm-up gain over IU on the four datasets among
+those with a bounded cost per period (``benchmarks/selection_table.py``; docs/results/asmg_plus.md). Every other
+setting (row gathering, checkpointed state) is ASMG-GRUmulti's; ``epochs`` runs more than one meta-epoch per
+iteration. Per-dataset options are chosen on the warm-up iterations only (``benchmarks/select_asmg_plus.py``).
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ GENERATED, IU = "generated", "iu"
 
 @dataclasses.dataclass(frozen=True)
 class PlusConfig(ASMGConfig):
+    lr: float = 3e-2
+    normalize: bool = True
     residual: bool = True
     fallback: str = "auc"
     fallback_window: int = 1
