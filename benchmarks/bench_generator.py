@@ -1,6 +1,7 @@
 """Meta-training cost of the ASMG generator: seconds per period and peak memory, row gathering on and off.
 
-For each dataset, method (asmg_gru_multi, asmg_gru_full) and row-gathering setting, a fresh worker process times
+For each dataset, method (asmg_gru_multi, asmg_gru_full, or asmg_plus with its default settings) and
+row-gathering setting, a fresh worker process times
 the real ``MetaTrainer.train_epoch`` of the last test iteration (i = test_end: multi reads 3 IU models and trains on
 3 target periods, full reads every IU model since update_start and trains on all their target periods). The first
 ``--warmup`` steps (tracing) are not timed; ``--steps`` steps are, and the period's time is extrapolated as
@@ -40,6 +41,7 @@ DATASETS = {
     "tmall-synthetic": {"data": None, "synthetic": {"num_users": 50000, "num_items": 42000}},
 }
 METHODS = ("asmg_gru_multi", "asmg_gru_full")
+TIMED_METHODS = METHODS + ("asmg_gru_single", "asmg_gru_unif", "asmg_gru_zero", "asmg_linear", "asmg_plus")
 
 
 def _status_kb(field: str) -> int:
@@ -74,6 +76,7 @@ def worker(job: dict) -> dict:
     from asmg_tf.models.weights import get_weights
     from asmg_tf.training.loop import ensure_built, make_optimizer
     from asmg_tf.updaters.asmg import FULL, VARIANTS, ASMGConfig
+    from asmg_tf.updaters.asmg_plus import PLUS_VARIANTS, PlusConfig
 
     if job["dataset"].startswith("periods:"):
         from asmg_tf.data.periods import PeriodSet
@@ -85,7 +88,8 @@ def worker(job: dict) -> dict:
             spec.synthetic = {**spec.synthetic, **job["synthetic"]}
         periods, _, _ = load_periods(spec, job.get("cache_dir") or default_cache_root(), log=lambda m: None)
     config = preset(periods.kind)
-    cfg = ASMGConfig(**VARIANTS[job["method"]])
+    method = job["method"]
+    cfg = ASMGConfig(**VARIANTS[method]) if method in VARIANTS else PlusConfig(**PLUS_VARIANTS[method])
     proto = periods.protocol
     i = proto.test_end
     window_periods = list(range(proto.update_start if cfg.k == FULL else i - cfg.k + 1, i + 1))
@@ -101,7 +105,10 @@ def worker(job: dict) -> dict:
     models = [
         {k: v + 0.01 * rng.standard_normal(v.shape).astype(np.float32) for k, v in base.items()} for _ in window_periods
     ]
-    generator = MetaGenerator(specs, cfg.generator, cfg.hidden_size, window=None if cfg.k == FULL else cfg.k, seed=1)
+    generator = MetaGenerator(
+        specs, cfg.generator, cfg.hidden_size, window=None if cfg.k == FULL else cfg.k, seed=1,
+        residual=cfg.residual, extrapolate=cfg.extrapolate, normalize=cfg.normalize,
+    )  # fmt: skip
     state = GeneratorState(generator, make_optimizer(cfg.lr), carry_state=cfg.carry_state)
     window = MetaGenerator.window_tensors(models, specs)
     if state.carry_state:  # a carried (non-zero) state, as in every iteration after the first
@@ -231,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = {j["dataset"] for j in jobs if not j["dataset"].startswith("periods:")} - set(DATASETS)
     if unknown:
         p.error(f"unknown dataset(s) {sorted(unknown)}; choose from {list(DATASETS)}")
+    unknown = {j["method"] for j in jobs} - set(TIMED_METHODS)
+    if unknown:
+        p.error(f"unknown method(s) {sorted(unknown)}; choose from {list(TIMED_METHODS)}")
     rows = []
     for job in tqdm(jobs, desc="configurations", file=sys.stderr):
         rows.append(run_job(job, args.timeout))
