@@ -21,9 +21,11 @@ import argparse
 import functools
 import os
 import platform
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 
@@ -99,21 +101,32 @@ def concurrent_throughput(stub, request, batch: int, count: int, in_flight: int,
     return {"calls": done, "in_flight": in_flight, "rows_per_s": batch * done / elapsed}
 
 
-def start_server(base: str, name: str):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "asmg_tf.cli", "serve", "--model-base-path", base, "--model-name", name, "--port", "0",
-         "--rest-api-port", "-1", "--file-system-poll-wait-seconds", "0", "--max-batch-size", "0"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
+def start_server(base: str, name: str, log_path: str, timeout: float = 180.0) -> tuple[subprocess.Popen, str]:
+    """Start ``asmg serve`` on ``base``; returns (process, gRPC target) once it prints its ready line. Its stderr
+    goes to ``log_path``, whose end is in the error when it exits or stays silent for ``timeout`` seconds."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "asmg_tf.cli", "serve", "--model-base-path", base, "--model-name", name,
+             "--port", "0", "--rest-api-port", "-1", "--file-system-poll-wait-seconds", "0", "--max-batch-size", "0"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True,
+        )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=min(left, 1.0))
+        except queue.Empty:
+            if proc.poll() is not None:
+                break
+            continue
         if "ready grpc=" in line:
             return proc, line.split("grpc=")[1].split()[0]
-        if proc.poll() is not None:
-            break
     proc.kill()
-    raise RuntimeError("asmg serve did not start (run it by hand to see why)")
+    proc.wait()
+    with open(log_path) as f:
+        tail = f.read()[-2000:]
+    raise RuntimeError(f"asmg serve did not start within {timeout:.0f} s; its stderr ends with:\n{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as base:
         path = export_model(model, base, "asmg", version=1, item_categories=table)
         servable = Servable("asmg", 1, path)
-        proc, target = start_server(os.path.join(base, "asmg"), "asmg")
+        try:
+            proc, target = start_server(os.path.join(base, "asmg"), "asmg", os.path.join(base, "serve.log"))
+        except BaseException:
+            servable.close()
+            raise
         channel = grpc.insecure_channel(target)
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         try:

@@ -35,7 +35,6 @@ from serving import schema as S
 from serving.errors import BadInputError, ServingError, from_rpc_error
 from serving.model_config import ModelEntry, to_proto
 
-MAX_MESSAGE_BYTES = 256 << 20
 STATE_NAMES = {v: k for k, v in get_model_status_pb2.ModelVersionStatus.State.items()}
 
 
@@ -117,8 +116,8 @@ class ServingClient:
         self.channel = channel or grpc.insecure_channel(
             target,
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", S.MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", S.MAX_MESSAGE_BYTES),
             ],
         )
         self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)

@@ -31,19 +31,12 @@ from serving import schema as S
 from serving.signatures import ServingFunctions
 from serving.warmup import warmup_logs, write_warmup
 
-_VERSION = re.compile(r"^[0-9]+$")
 _MAX_VERSION = 2**63 - 1  # TF Serving versions are int64
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
 
 
 def list_versions(model_dir: str) -> list[int]:
     """Numeric version directories of ``model_dir``, ascending (hidden or non-numeric names are ignored)."""
-    if not os.path.isdir(model_dir):
-        return []
-    return sorted(
-        int(n) for n in os.listdir(model_dir) if _VERSION.match(n) and os.path.isdir(os.path.join(model_dir, n))
-    )
+    return sorted(S.version_dirs(model_dir))
 
 
 def next_version(model_dir: str) -> int:
@@ -176,7 +169,7 @@ def _write_saved_model(model: EmbeddingMLPRanker, table: np.ndarray | None, path
     root = tf.Module()
     root.serving_variables = list(serving_model.variables) + ([table_var] if table_var is not None else [])
     tf.saved_model.save(root, path, signatures=signatures)
-    set_method_names(path, {S.CLASSIFY_SIGNATURE: CLASSIFY_METHOD, S.REGRESS_SIGNATURE: REGRESS_METHOD})
+    set_method_names(path, {S.CLASSIFY_SIGNATURE: S.CLASSIFY_METHOD, S.REGRESS_SIGNATURE: S.REGRESS_METHOD})
 
 
 def set_method_names(path: str, methods: dict[str, str]) -> None:

@@ -30,6 +30,8 @@ Category id -1 stays padding (ignored), as in training.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 
 from asmg_tf.data.periods import HIST_LEN as MAX_HIST
@@ -54,6 +56,23 @@ USER, ITEM, HIST, HIST_LEN, ITEM_CATS, HIST_CATS = "user", "item", "hist", "hist
 CANDIDATES, K = "candidates", "k"
 
 WARMUP_FILE = "tf_serving_warmup_requests"  # under <version>/assets.extra/
+CLASSIFY_METHOD = "tensorflow/serving/classify"  # SignatureDef method names TF Serving dispatches Classify/Regress on
+REGRESS_METHOD = "tensorflow/serving/regress"
+MAX_MESSAGE_BYTES = 256 << 20  # gRPC message limit of client and server: batched requests are large
+
+_VERSION = re.compile(r"^[0-9]+$")
+
+
+def version_dirs(base_path: str) -> dict[int, str]:
+    """``{version: path}`` of the numeric subfolders of a model's base path (hidden or non-numeric names, such as
+    an exporter's staging folder, are ignored); empty when ``base_path`` does not exist."""
+    try:
+        names = os.listdir(base_path)
+    except FileNotFoundError:
+        return {}
+    paths = {int(n): os.path.join(base_path, n) for n in names if _VERSION.match(n)}
+    return {v: p for v, p in paths.items() if os.path.isdir(p)}
+
 
 __all__ = ["MAX_HIST", "make_example", "serialize_examples"]
 

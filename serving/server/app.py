@@ -12,13 +12,12 @@ from concurrent import futures
 
 import grpc
 
+from serving import schema as S
 from serving.model_config import ModelEntry, read_model_config
 from serving.server.core import ServerCore
 from serving.server.grpc_service import add_services
 from serving.server.manager import Log
 from serving.server.rest import RestServer
-
-MAX_MESSAGE_BYTES = 256 << 20
 
 
 class LocalServer:
@@ -71,8 +70,8 @@ class LocalServer:
         self.grpc = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asmg-serving-grpc"),
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", S.MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", S.MAX_MESSAGE_BYTES),
             ],
         )
         add_services(self.grpc, self.core)

@@ -20,11 +20,9 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from serving import schema as S
 from serving.server.servable import Servable
 from serving.server.status import invalid
-
-CLASSIFY_METHOD = "tensorflow/serving/classify"
-REGRESS_METHOD = "tensorflow/serving/regress"
 
 
 def model_spec(servable: Servable, signature_name: str) -> model_pb2.ModelSpec:
@@ -86,7 +84,9 @@ def _method_signature(servable: Servable, signature_name: str, method: str, what
 def classify(
     servable: Servable, request: classification_pb2.ClassificationRequest, timeout_s: float | None = None
 ) -> classification_pb2.ClassificationResponse:
-    name, signature = _method_signature(servable, request.model_spec.signature_name, CLASSIFY_METHOD, "classification")
+    name, signature = _method_signature(
+        servable, request.model_spec.signature_name, S.CLASSIFY_METHOD, "classification"
+    )
     wanted = tuple(k for k in ("classes", "scores") if k in signature.outputs)
     if not wanted:
         raise invalid('Expected classification signature outputs to contain at least one of "classes" or "scores"')
@@ -114,7 +114,7 @@ def classify(
 def regress(
     servable: Servable, request: regression_pb2.RegressionRequest, timeout_s: float | None = None
 ) -> regression_pb2.RegressionResponse:
-    name, signature = _method_signature(servable, request.model_spec.signature_name, REGRESS_METHOD, "regression")
+    name, signature = _method_signature(servable, request.model_spec.signature_name, S.REGRESS_METHOD, "regression")
     _, out = servable.run(name, {"inputs": serialized_examples(request.input)}, ("outputs",), timeout_s=timeout_s)
     values = out["outputs"]
     if values.ndim == 2 and values.shape[1] == 1:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
 
 import grpc
 from tensorflow_serving.apis import get_model_status_pb2
 
+from serving import schema as S
 from serving.model_config import ModelEntry
 from serving.server.inference import replay_warmup
 from serving.server.servable import Servable
@@ -28,7 +28,6 @@ from serving.server.status import ServingStatusError, invalid, not_found
 from serving.warmup import read_warmup
 
 State = get_model_status_pb2.ModelVersionStatus.State
-_VERSION = re.compile(r"^[0-9]+$")
 Log = Callable[[str], None]
 
 
@@ -64,19 +63,11 @@ def _fingerprint(path: str) -> tuple:
 
 def scan_versions(base_path: str) -> dict[int, str]:
     """``{version: directory}`` of numeric subdirectories holding a SavedModel file."""
-    try:
-        names = os.listdir(base_path)
-    except FileNotFoundError:
-        return {}
-    out = {}
-    for name in names:
-        path = os.path.join(base_path, name)
-        if _VERSION.match(name) and os.path.isdir(path):
-            if os.path.exists(os.path.join(path, "saved_model.pb")) or os.path.exists(
-                os.path.join(path, "saved_model.pbtxt")
-            ):
-                out[int(name)] = path
-    return out
+    return {
+        v: path
+        for v, path in S.version_dirs(base_path).items()
+        if any(os.path.exists(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt"))
+    }
 
 
 class ModelManager:
