@@ -14,6 +14,11 @@ import json
 import os
 import sys
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from asmg_tf.bench.report import improvement  # noqa: E402  (no TensorFlow import)
+
 
 def _meta_seconds(run: str, method: str) -> float | None:
     path = os.path.join(run, "methods", method, "progress.json")
@@ -38,8 +43,8 @@ def row(run: str, method: str, reference: str) -> dict:
         "best_other": best,
         "best_other_auc": others[best],
         "auc": aucs[method],
-        "vs_iu_pct": 100 * (aucs[method] - aucs["iu"]) / aucs["iu"],
-        "vs_best_pct": 100 * (aucs[method] - others[best]) / others[best],
+        "vs_iu_pct": improvement(aucs[method], aucs["iu"], True),
+        "vs_best_pct": improvement(aucs[method], others[best], True),
         "meta_seconds": _meta_seconds(run, method),
         "reference_meta_seconds": _meta_seconds(run, reference),
     }

@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ensure_legacy_keras()
     from asmg_tf.bench.bench import BenchSpec, prepare_context
+    from asmg_tf.bench.report import improvement
     from asmg_tf.bench.runner import run_method
 
     spec = BenchSpec(data=args.data, synthetic=dict(args.synthetic), cache_dir=args.cache_dir, out=args.out)
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmean over warm-up iterations {first}-{last_warmup} (test iterations {proto.test_start}+ not run)")
     print(f"{'candidate':<16} {'AUC':>7} {'vs IU':>7} {'LogLoss':>8}")
     for tag, auc, ll in [iu] + ranking:
-        print(f"{tag:<16} {auc:7.4f} {100 * (auc - iu[1]) / iu[1]:+6.2f}% {ll:8.4f}")
+        print(f"{tag:<16} {auc:7.4f} {improvement(auc, iu[1], True):+6.2f}% {ll:8.4f}")
     flags = " ".join(f"--option asmg_plus.{k}={json.dumps(v, separators=(',', ':'))}" for k, v in options.items())
     data = f"--data {args.data} " if args.data else ""
     command = f"asmg bench {data}--methods iu,asmg_gru_multi,asmg_plus {flags}".strip()

@@ -13,7 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from asmg_tf.bench.report import improvement  # noqa: E402  (no TensorFlow import)
 
 
 def settings(options: dict, first: dict | None = None) -> str:
@@ -24,6 +30,11 @@ def settings(options: dict, first: dict | None = None) -> str:
         f"{k}={json.dumps(v)}" for k, v in options.items() if k != "method" and not (k in first and first[k] == v)
     )
     return f"{options['method']} {rest}".strip()
+
+
+def gain(selection: dict, tag: str) -> float:
+    """Warm-up AUC gain of candidate ``tag`` over IU in one selection, in percent."""
+    return improvement(selection["candidates"][tag]["auc"], selection["candidates"]["iu"]["auc"], True)
 
 
 def table(selections: list[dict]) -> str:
@@ -40,9 +51,9 @@ def table(selections: list[dict]) -> str:
             if tag not in s["candidates"]:
                 cells.append("–")
                 continue
-            auc, iu = s["candidates"][tag]["auc"], s["candidates"]["iu"]["auc"]
+            auc = s["candidates"][tag]["auc"]
             mark = " **chosen**" if s["chosen"] == tag else ""
-            cells.append(f"{auc:.4f} ({100 * (auc - iu) / iu:+.2f}%){mark}")
+            cells.append(f"{auc:.4f} ({gain(s, tag):+.2f}%){mark}")
         first = selections[0].get("first_settings") if options[tag]["method"] == "asmg_plus" else None
         lines.append(f"| {tag} | {settings(options[tag], first)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -58,10 +69,7 @@ def maximin(selections: list[dict], method: str = "asmg_plus", bounded: bool = T
             continue
         if bounded and options[tag].get("k") == "full":
             continue
-        worst = min(
-            100 * (s["candidates"][tag]["auc"] - s["candidates"]["iu"]["auc"]) / s["candidates"]["iu"]["auc"]
-            for s in selections
-        )
+        worst = min(gain(s, tag) for s in selections)
         if best is None or worst > best[1]:
             best = (tag, worst)
     if best is None:

@@ -78,19 +78,23 @@ def pretrain_cached(
     periods: PeriodSet,
     config: TrainConfig,
     *,
+    what: str = "pretraining",
+    log: Callable[[str], None] | None = None,
     on_epoch: Callable[[int, dict], None] | None = None,
-) -> dict | None:
+) -> None:
     """``pretrain`` once per ``folder``: restore ``model`` and ``optimizer`` (weights and Adam slots) from the
-    checkpoint there when a finished pretraining left its ``info.json``; otherwise pretrain, write the checkpoint,
-    then ``info.json`` (last, so an interrupted run pretrains again). Returns the new info, or None when restored."""
+    checkpoint there when a finished pretraining left its ``info.json``; otherwise pretrain (``log`` says so, naming
+    it ``what``), write the checkpoint, then ``info.json`` (last, so an interrupted run pretrains again)."""
     info_path = os.path.join(folder, "info.json")
     if os.path.exists(info_path):
         create_slots(model, optimizer)
         read_checkpoint(os.path.join(folder, "state"), model=model, optimizer=optimizer)
-        return None
+        return
+    log = log or (lambda message: None)
+    log(f"{what} for {config.pretrain_epochs} epochs")
     start = time.perf_counter()
     result = pretrain(model, optimizer, periods, config, on_epoch=on_epoch)
     write_checkpoint(os.path.join(folder, "state"), model=model, optimizer=optimizer)
-    info = {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": time.perf_counter() - start}
-    write_json(info_path, info)
-    return info
+    seconds = time.perf_counter() - start
+    write_json(info_path, {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": seconds})
+    log(f"{what}: kept epoch {result.best_epoch} ({seconds:.1f} s)")

@@ -153,9 +153,13 @@ class ASMG(UpdateMethod):
         self._state = GeneratorState(generator, make_optimizer(cfg.lr), carry_state=cfg.carry_state)
         self._trainer = MetaTrainer(self._template, generator, self._state.optimizer, row_gather=cfg.row_gather)
 
+    def _iu_weights(self, t: int) -> dict:
+        """IU weights of period t, from the window already in memory when it holds them (no reload from disk)."""
+        return self._window_cache.get(t) or self.ctx.iu_weights(t)
+
     def _load_window(self, i: int) -> dict:
         periods = self.window_periods(i)
-        self._window_cache = {t: self._window_cache.get(t) or self.ctx.iu_weights(t) for t in periods}
+        self._window_cache = {t: self._iu_weights(t) for t in periods}
         return MetaGenerator.window_tensors([self._window_cache[t] for t in periods], self._state.generator.specs)
 
     def serve(self, i: int) -> tf.keras.Model:

@@ -133,10 +133,6 @@ class ASMGPlus(ASMG):
         return max(names, key=lambda c: (means[c], -names.index(c)))
 
     # -- candidates -------------------------------------------------------------------------------------------------
-    def _iu_weights(self, t: int) -> dict:
-        """IU weights of period t, from the window already in memory when it holds them (no reload from disk)."""
-        return self._window_cache.get(t) or self.ctx.iu_weights(t)
-
     def _iu(self, i: int) -> tf.keras.Model:
         if self._iu_model is None:
             self._iu_model, _ = self.ctx.new_trainable()

@@ -97,21 +97,18 @@ class Context(ModelAccess):
         Pretraining always runs at the configured rate; ``learning_rate`` is the rate the returned optimizer
         continues with (set after the restore: the checkpoint carries the optimizer's own rate)."""
         model, optimizer = self.new_trainable()
-        folder = os.path.join(self.cache_dir, "pretrain")
-        if not os.path.exists(os.path.join(folder, "info.json")):
-            self.log(f"pretraining on periods 1-{self.protocol.pretrain_end} for {self.config.pretrain_epochs} epochs")
-        info = pretrain_cached(
-            folder,
+        pretrain_cached(
+            os.path.join(self.cache_dir, "pretrain"),
             model,
             optimizer,
             self.periods,
             self.config,
+            what=f"pretraining on periods 1-{self.protocol.pretrain_end}",
+            log=self.log,
             on_epoch=lambda e, m: self.log(
                 f"  epoch {e}: last-batch loss {m['train_loss']:.4f}, period-{self.protocol.update_start} AUC {m['auc']:.4f}"
             ),
         )
-        if info is not None:
-            self.log(f"pretraining kept epoch {info['best_epoch']} ({info['seconds']:.1f} s)")
         if learning_rate is not None:
             optimizer.learning_rate = learning_rate
         return model, optimizer

@@ -47,13 +47,16 @@ def pretrained_mf(
 ) -> tuple[MatrixFactorization, tf.keras.optimizers.Optimizer]:
     """MF pretrained as SML-MF's own starting point (weights and Adam state), computed once per data, settings
     and pretraining options; the optimizer continues at ``learning_rate``."""
-    folder = os.path.join(ctx.cache_dir, f"sml_mf-pretrain-lr{pretrain_lr:g}-e{epochs}")
     model, optimizer = new_mf(ctx, pretrain_lr)
-    if not os.path.exists(os.path.join(folder, "info.json")):
-        ctx.log(f"sml_mf: pretraining MF for {epochs} epochs at lr {pretrain_lr:g}")
-    info = pretrain_cached(folder, model, optimizer, ctx.periods, ctx.config.replace(pretrain_epochs=epochs))
-    if info is not None:
-        ctx.log(f"sml_mf: MF pretraining kept epoch {info['best_epoch']} ({info['seconds']:.1f} s)")
+    pretrain_cached(
+        os.path.join(ctx.cache_dir, f"sml_mf-pretrain-lr{pretrain_lr:g}-e{epochs}"),
+        model,
+        optimizer,
+        ctx.periods,
+        ctx.config.replace(pretrain_epochs=epochs),
+        what=f"sml_mf: pretraining MF at lr {pretrain_lr:g}",
+        log=ctx.log,
+    )
     optimizer.learning_rate = learning_rate
     return model, optimizer
 

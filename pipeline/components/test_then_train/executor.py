@@ -28,8 +28,6 @@ from pipeline.artifacts import SPAN
 from pipeline.examples import read_period
 from pipeline.history import GENERATED, SERVED, History
 
-METRICS_FILE = S.METRICS_FILE
-
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
@@ -67,7 +65,7 @@ class Executor(base_executor.BaseExecutor):
             result.update(served=None, iu=None, generated=None)
             result["note"] = "no model served before this span (the first update run pretrains)"
         result["seconds"] = time.perf_counter() - start
-        S.write_json(os.path.join(out.uri, METRICS_FILE), result)
+        S.write_json(os.path.join(out.uri, S.METRICS_FILE), result)
         out.set_int_custom_property(SPAN, span)
         out.set_int_custom_property("iteration", span - 1)
         out.set_string_custom_property("served_source", result["served_source"] or "none")
