@@ -5,10 +5,11 @@ One run handles one span t::
     ImportExampleGen(span-t) -> StatisticsGen -> ExampleValidator <- ImportSchemaGen(checked-in schema)
         -> PeriodTransform (+ state of span t-1)                         examples of t, state of t
     only when span t is an update span (t >= update_start; earlier spans only build state):
-        -> TestThenTrain (+ history of t-1)                               served/IU models of t-1 scored on t
+        -> TestThenTrain (+ history, push of t-1)                         served/IU/generated of t-1 scored on t
         -> Trainer (+ IU model of t-1; after TestThenTrain)               pretraining (first) or IU on t
         -> AsmgGenerator (+ history of t-1)                               generated model, history of t
-        -> VersionedPusher                                                <serving_dir>/<t>/
+        -> BlessingGate (+ blessing of t-1)                               ModelBlessing: generated vs IU so far
+        -> VersionedPusher                                                <serving_dir>/<t>/ (blessed: generated)
 
 "Previous" inputs come from resolvers: ``resolution="span"`` picks the artifacts of span t-1 (local runs: reruns of
 a finished span resolve the same inputs and are cache hits); ``"latest"`` uses ``LatestArtifactStrategy`` (the only
@@ -26,8 +27,12 @@ from tfx.proto import example_gen_pb2, range_config_pb2, trainer_pb2
 
 from asmg_tf.data.periods import HIST_LEN, Protocol
 from asmg_tf.models.presets import preset
-from pipeline.artifacts import GeneratorHistory, Model, PeriodState
+from pipeline import DEFAULT_METHOD
+from pipeline.artifacts import GeneratorHistory, Model, PeriodState, PushedModel
+from pipeline.blessing import GateConfig
 from pipeline.components import trainer_executor
+from pipeline.components.blessing import BlessingGate
+from pipeline.components.blessing.component import ModelBlessing
 from pipeline.components.generator import AsmgGenerator
 from pipeline.components.period_transform import PeriodTransform
 from pipeline.components.pusher import VersionedPusher
@@ -88,9 +93,12 @@ def create_pipeline(
     pretrain_epochs: int | None = None,
     embedding_dim: int | None = None,
     train_seed: int | None = None,
-    method: str = "asmg_gru_multi",
+    method: str = DEFAULT_METHOD,
     method_options: dict | None = None,
     warmup_periods: int = -1,
+    bless_window: int = 1,
+    bless_threshold: float = 0.0,
+    bless_metric: str = "auc",
     schema_path: str | None = None,
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
@@ -121,6 +129,7 @@ def create_pipeline(
     if resolution == "span" and span is None:
         raise ValueError("resolution='span' resolves the previous span's artifacts: pass span=")
     proto = Protocol(**(protocol or {}))
+    gate = GateConfig(window=int(bless_window), threshold=float(bless_threshold), metric=bless_metric)
     protocol_dict = dataclasses.asdict(proto)
     train = train_config_dict(data_kind, learning_rate, batch_size, pretrain_epochs, embedding_dim, train_seed)
     settings = {
@@ -173,9 +182,13 @@ def create_pipeline(
     )
     history_in = previous("previous_history", "history", GeneratorHistory, "AsmgGenerator", "updated_history")
     model_in = previous("previous_model", "model", Model, "Trainer", "model")
+    push_in = previous("previous_push", "pushed_model", PushedModel, "VersionedPusher", "pushed_model")
+    blessing_in = previous("previous_blessing", "blessing", ModelBlessing, "BlessingGate", "blessing")
     examples = transform.outputs["examples"]
     with tfx.dsl.Cond(examples.future()[0].custom_property("trainable") == 1):
-        metrics = TestThenTrain(examples=examples, history=history_in.outputs["history"])
+        metrics = TestThenTrain(
+            examples=examples, history=history_in.outputs["history"], pushed_model=push_in.outputs["pushed_model"]
+        )
         trainer = tfx.components.Trainer(
             run_fn="pipeline.trainer_module.run_fn",
             examples=examples,
@@ -196,9 +209,17 @@ def create_pipeline(
             protocol=protocol_dict,
             train_config=train,
         )
+        gate = BlessingGate(
+            evaluation=metrics.outputs["evaluation"],
+            model=trainer.outputs["model"],
+            generated_model=generator.outputs["generated_model"],
+            previous_blessing=blessing_in.outputs["blessing"],
+            config=gate,
+        )
         pusher = VersionedPusher(
             model=trainer.outputs["model"],
             generated_model=generator.outputs["generated_model"],
+            model_blessing=gate.outputs["blessing"],
             serving_dir=serving_dir,
         )
     components = [
@@ -210,9 +231,12 @@ def create_pipeline(
         transform,
         history_in,
         model_in,
+        push_in,
+        blessing_in,
         metrics,
         trainer,
         generator,
+        gate,
         pusher,
     ]
     return tfx.dsl.Pipeline(

@@ -8,8 +8,10 @@ Layout (a ``File`` artifact, see ``pipeline.artifacts``)::
     data/period_<t>.npz       the periods its next meta-training targets (all but the one still to come)
     generator/                the generator's checkpoint (weights, Adam slots, carried hidden states, counters)
     generator/extra_state.json
-    served.npz                the weights pushed in this run (the next run scores them first)
-    generated.npz             the generated weights of this run, when there are any (scored next run too)
+    generated.npz             the generated weights of this run, when there are any (the next run scores them)
+
+What was served is not kept here: the pusher decides it after this component (``BlessingGate``), and the next run
+scores the pushed SavedModel itself.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ FILE = "history.json"
 FORMAT = "asmg-history/1"
 GENERATOR_DIR = "generator"
 EXTRA_STATE = "extra_state.json"
-SERVED = "served.npz"
 GENERATED = "generated.npz"
 
 
@@ -93,7 +94,6 @@ def write_history(
     info: dict,
     iu: dict[int, dict[str, np.ndarray]],
     data: dict[int, PeriodData],
-    served: dict[str, np.ndarray],
     generated: dict[str, np.ndarray] | None,
 ) -> None:
     """Write a history artifact (the generator's checkpoint is written separately into ``generator/``)."""
@@ -101,7 +101,6 @@ def write_history(
         save_weights_npz(iu_path(uri, t), w)
     for t, d in data.items():
         save_period_npz(data_path(uri, t), d)
-    save_weights_npz(os.path.join(uri, SERVED), served)
     if generated is not None:
         save_weights_npz(os.path.join(uri, GENERATED), generated)
     S.write_json(

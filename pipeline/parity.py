@@ -89,7 +89,7 @@ def bench_rows(root: str, out: str, methods: dict[str, dict]) -> dict[str, list[
 def compare(root: str, out: str) -> list[dict]:
     """Per iteration: the pipeline's and the bench's AUC/LogLoss of the IU and the generated models."""
     lp = LocalPipeline(root)
-    method = lp.knobs.get("method", "asmg_gru_multi")
+    method = lp.knobs["method"]
     bench = bench_rows(root, out, {"iu": {}, method: lp.knobs.get("method_options") or {}})
     pipe = metrics_rows(lp.metadata_path)
     rows = []

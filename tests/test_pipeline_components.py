@@ -66,10 +66,13 @@ def _raw_span(root, spans, t):
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    """Spans 1-5 through PeriodTransform; Trainer, TestThenTrain and AsmgGenerator executors from span 3 on."""
+    """Spans 1-5 through PeriodTransform; TestThenTrain, Trainer, AsmgGenerator, BlessingGate and VersionedPusher
+    executors from span 3 on."""
     from pipeline.components import trainer_executor
+    from pipeline.components.blessing.executor import Executor as Gate
     from pipeline.components.generator.executor import Executor as Generator
     from pipeline.components.period_transform.executor import Executor as Transform
+    from pipeline.components.pusher.executor import Executor as Pusher
     from pipeline.components.test_then_train.executor import Executor as Metrics
 
     root = tmp_path_factory.mktemp("chain")
@@ -84,8 +87,10 @@ def chain(tmp_path_factory):
         "generated": {},
         "history": {},
         "metrics": {},
+        "blessing": {},
+        "pushed": {},
     }
-    state = history = model = None
+    state = history = model = blessing = pushed = None
     for t in range(1, 6):
         ev, an = _raw_span(root, str(root / "spans"), t)
         ex = _artifact(standard_artifacts.Examples, root / f"examples{t}")
@@ -99,7 +104,11 @@ def chain(tmp_path_factory):
         if t < PROTOCOL.update_start:
             continue
         ev_out = _artifact(standard_artifacts.ModelEvaluation, root / f"metrics{t}")
-        Metrics().Do({"examples": [ex], "history": [history] if history else []}, {"evaluation": [ev_out]}, {})
+        Metrics().Do(
+            {"examples": [ex], "history": [history] if history else [], "pushed_model": [pushed] if pushed else []},
+            {"evaluation": [ev_out]},
+            {},
+        )
         m = _artifact(standard_artifacts.Model, root / f"model{t}")
         run = _artifact(standard_artifacts.ModelRun, root / f"run{t}")
         trainer_executor.Executor().Do(
@@ -125,8 +134,26 @@ def chain(tmp_path_factory):
                 "train_config": json.dumps(TRAIN),
             },
         )
+        b = _artifact(standard_artifacts.ModelBlessing, root / f"blessing{t}")
+        Gate().Do(
+            {
+                "evaluation": [ev_out],
+                "model": [m],
+                "generated_model": [g],
+                "previous_blessing": [blessing] if blessing else [],
+            },
+            {"blessing": [b]},
+            {"window": 1, "threshold": 0.0, "metric": "auc"},
+        )
+        p = _artifact(standard_artifacts.PushedModel, root / f"pushed{t}")
+        Pusher().Do(
+            {"model": [m], "generated_model": [g], "model_blessing": [b]},
+            {"pushed_model": [p]},
+            {"serving_dir": str(root / "serving")},
+        )
         out["metrics"][t], out["model"][t], out["generated"][t], out["history"][t] = ev_out, m, g, h
-        model, history = m, h
+        out["blessing"][t], out["pushed"][t] = b, p
+        model, history, blessing, pushed = m, h, b, p
     return out
 
 
@@ -266,7 +293,7 @@ def test_generator_rolls_its_history_and_deploys_after_warmup(chain):
 
     h = History.load(chain["history"][5].uri)
     assert h.info["iu_spans"] == [4, 5] and h.info["data_spans"] == [5] and h.info["meta_rounds"] == 1
-    assert h.info["served"]["source"] == "generated"
+    assert not os.path.exists(os.path.join(h.uri, "served.npz"))  # what was served is the push's, not kept here
     assert os.path.exists(os.path.join(h.generator_dir, "ckpt.index"))
     assert History.load(chain["history"][4].uri).extra_state() is None  # not meta-trained yet: nothing to keep
 
@@ -304,10 +331,12 @@ def test_generator_component_runs_asmg_plus_with_its_comparisons_in_the_history(
 
 
 def test_test_then_train_scores_the_previous_models_on_the_new_span(chain):
+    from serving.score import score_version
+
     m3 = S.read_json(os.path.join(chain["metrics"][3].uri, "metrics.json"))
     assert m3["served"] is None and m3["iteration"] == 2
     m5 = S.read_json(os.path.join(chain["metrics"][5].uri, "metrics.json"))
-    assert m5["served_source"] == "iu" and m5["generated"] is not None
+    assert m5["served_source"] == "iu" and m5["generated"] is not None  # span 4 was a warm-up span
     meta = S.read_period_meta(chain["examples"][5].uri)
     table = S.padded_categories(
         S.read_item_categories(os.path.join(chain["examples"][5].uri, S.PERIOD_DIR)), meta["capacity"]["items"], True
@@ -323,8 +352,44 @@ def test_test_then_train_scores_the_previous_models_on_the_new_span(chain):
     )
     want = evaluate(iu4, data, table)
     assert m5["iu"]["auc"] == pytest.approx(want["auc"], abs=1e-9)
-    assert m5["served"] == m5["iu"]
     assert chain["metrics"][5].get_float_custom_property("iu_auc") == pytest.approx(want["auc"])
+    # served = the pushed SavedModel (span 4's IU, trimmed to the ids known then) through serving_default
+    pushed = chain["pushed"][4].get_string_custom_property("pushed_destination")
+    assert pushed == str(chain["root"] / "serving" / "4")
+    scored = score_version(pushed, data)
+    assert m5["served"] == {"auc": scored["auc"], "logloss": scored["logloss"]}
+    assert m5["served_full"] == m5["iu"] and m5["served_version"] == 4
+    # span 5 brings ids span 4 never saw: those samples are answered from the OOV row, so the metrics differ
+    cold = np.mean((data.user >= scored["num_users"]) | (data.item >= scored["num_items"]))
+    assert m5["cold_start_share"] == pytest.approx(cold) and cold > 0
+    assert m5["served"]["auc"] != pytest.approx(m5["iu"]["auc"], abs=1e-7)
+    # known ids only (user, item and every history item): the SavedModel and the full-capacity model agree
+    in_hist = np.arange(data.hist.shape[1]) < data.hist_len[:, None]
+    known_hist = np.all((data.hist < scored["num_items"]) | ~in_hist, axis=1)
+    known = data.take((data.user < scored["num_users"]) & (data.item < scored["num_items"]) & known_hist)
+    assert 10 < len(known) < len(data)
+    assert score_version(pushed, known)["auc"] == pytest.approx(evaluate(iu4, known, table)["auc"], abs=1e-6)
+
+
+def test_gate_blesses_only_what_the_scored_spans_support(chain):
+    from pipeline.components.blessing.executor import read_record
+
+    for t in (3, 4, 5):
+        record = read_record(chain["blessing"][t].uri)
+        pushed = chain["pushed"][t]
+        blessed = bool(chain["blessing"][t].get_int_custom_property("blessed"))
+        assert os.path.exists(os.path.join(chain["blessing"][t].uri, "BLESSED" if blessed else "NOT_BLESSED"))
+        assert pushed.get_string_custom_property("source") == ("generated" if blessed else "iu")
+        assert sorted(record["decisions"]) == [str(s) for s in range(3, t + 1)]  # rolled forward
+    # spans 3-4: warm-up (no generated model deployable yet) -> IU
+    assert [chain["blessing"][t].get_int_custom_property("blessed") for t in (3, 4)] == [0, 0]
+    # span 5: the first comparison (generated_4 vs IU_4 on span 5) decides
+    record = read_record(chain["blessing"][5].uri)
+    m5 = S.read_json(os.path.join(chain["metrics"][5].uri, "metrics.json"))
+    assert sorted(record["comparisons"]) == ["5"]
+    diff = m5["generated"]["auc"] - m5["iu"]["auc"]
+    assert record["decision"]["difference"] == pytest.approx(diff)
+    assert record["blessed"] == (diff >= 0)
 
 
 def test_pusher_pushes_once_per_span_and_never_overwrites(chain, tmp_path):
@@ -332,19 +397,26 @@ def test_pusher_pushes_once_per_span_and_never_overwrites(chain, tmp_path):
 
     serving = str(tmp_path / "serving")
 
-    def push(t, model=None):
+    def blessing(t, blessed):
+        b = _artifact(standard_artifacts.ModelBlessing, tmp_path / f"blessing{t}-{blessed}", blessed=int(blessed))
+        b.set_string_custom_property("current_model", chain["generated"][t].uri)
+        b.set_string_custom_property("reason", "test")
+        return b
+
+    def push(t, blessed, model=None):
         out = _artifact(standard_artifacts.PushedModel, tmp_path / f"pushed{t}-{len(os.listdir(tmp_path))}")
         Pusher().Do(
-            {"model": [model or chain["model"][t]], "generated_model": [chain["generated"][t]]},
+            {"model": [model or chain["model"][t]], "generated_model": [chain["generated"][t]],
+             "model_blessing": [blessing(t, blessed)]},
             {"pushed_model": [out]},
             {"serving_dir": serving},
-        )
+        )  # fmt: skip
         return out
 
-    p4, p5 = push(4), push(5)
+    p4, p5 = push(4, False), push(5, True)
     assert sorted(os.listdir(serving)) == ["4", "5"]
     assert p4.get_string_custom_property("source") == "iu" and p5.get_string_custom_property("source") == "generated"
-    assert push(5).get_int_custom_property("copied") == 0  # a rerun finds its own push
+    assert push(5, True).get_int_custom_property("copied") == 0  # a rerun finds its own push
     info = json.load(open(os.path.join(serving, "5", "assets.extra", "asmg_push.json")))
     assert info["source_uri"] == chain["generated"][5].uri
     with pytest.raises(FileExistsError, match="immutable"):

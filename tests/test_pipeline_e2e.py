@@ -118,17 +118,17 @@ def test_mlmd_records_every_component_and_artifact(run):
         by_span.setdefault(r["span"], set()).add(r["component"])
     for t in range(1, 10):
         assert {"ImportExampleGen", "StatisticsGen", "ExampleValidator", "PeriodTransform"} <= by_span[t], t
-        trained = {"TestThenTrain", "Trainer", "AsmgGenerator", "VersionedPusher"}
+        trained = {"TestThenTrain", "Trainer", "AsmgGenerator", "BlessingGate", "VersionedPusher"}
         assert (trained <= by_span[t]) == (t >= PROTOCOL["update_start"]), (t, by_span[t])
     from pipeline.metadata import artifacts_by_span, open_store
 
     with open_store(lp.metadata_path) as store:
         kinds = {
             name: artifacts_by_span(store, name)
-            for name in ("TransformCache", "Model", "File", "ModelEvaluation", "PushedModel")
+            for name in ("TransformCache", "Model", "File", "ModelEvaluation", "ModelBlessing", "PushedModel")
         }
     assert sorted(kinds["TransformCache"]) == list(range(1, 10))
-    for name in ("File", "ModelEvaluation", "PushedModel"):
+    for name in ("File", "ModelEvaluation", "ModelBlessing", "PushedModel"):
         assert sorted(kinds[name]) == list(range(3, 10)), name
     for t in range(3, 10):
         roles = sorted(
@@ -141,18 +141,34 @@ def test_mlmd_records_every_component_and_artifact(run):
             assert "iu_logloss" in evaluation.custom_properties
 
 
-def test_versions_pushed_per_period_iu_then_generated(run):
+def test_versions_pushed_per_period_as_the_gate_decided(run):
     import json
+
+    from pipeline.components.blessing.executor import read_record
+    from pipeline.metadata import artifacts_by_span, open_store
 
     serving = run["lp"].serving_dir
     versions = sorted(int(v) for v in os.listdir(serving) if v.isdigit())
     assert versions == list(range(3, 10))
+    with open_store(run["lp"].metadata_path) as store:
+        blessings = artifacts_by_span(store, "ModelBlessing")
+    # the backfill was killed after span 4 and resumed: the last record still holds every span's decision
+    last = read_record(blessings[9][-1].uri)
+    assert sorted(int(t) for t in last["decisions"]) == list(range(3, 10))
+    assert sorted(int(t) for t in last["comparisons"]) == list(range(5, 10))  # span 4 generated first; scored on 5
     for v in versions:
         d = os.path.join(serving, str(v))
         assert os.path.exists(os.path.join(d, "saved_model.pb"))
         assert os.path.exists(os.path.join(d, "assets.extra", "asmg_vocab", "users.txt"))
         info = json.load(open(os.path.join(d, "assets.extra", "asmg_push.json")))
-        assert info["source"] == ("generated" if v >= GENERATED_FROM else "iu"), v
+        decision = last["decisions"][str(v)]
+        assert info["source"] == ("generated" if decision["blessed"] else "iu"), v
+        assert info["reason"] == decision["reason"]
+        if v < GENERATED_FROM:  # warm-up: never the generated model
+            assert info["source"] == "iu" and decision["reason"].startswith("warm-up")
+        else:  # blessed exactly when the generated model was not worse than IU on span v (window 1)
+            c = last["comparisons"][str(v)]
+            assert decision["blessed"] == (c["generated"]["auc"] >= c["iu"]["auc"]), v
 
 
 def test_ids_are_stable_across_periods(run):
@@ -194,7 +210,7 @@ def test_rerun_of_a_finished_span_is_a_cache_hit(run):
     lp.run(5)
     new = [r for r in _executions(lp) if r["execution"] > max(r["execution"] for r in before)]
     components = [r for r in new if r["component"] != "Resolver"]  # resolvers always run (cheap MLMD queries)
-    assert len(components) == 9 and {r["state"] for r in components} == {"CACHED"}, {
+    assert len(components) == 10 and {r["state"] for r in components} == {"CACHED"}, {
         (r["component"], r["state"]) for r in new
     }
     assert os.path.getmtime(pushed) == mtime
@@ -232,4 +248,8 @@ def test_metrics_command_prints_the_table_and_writes_the_png(run, capsys):
     assert "served AUC LL" in out and "generated" in out
     lines = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert len(lines) >= 7
+    # every update span says what it pushed next and why; the summary's seconds are filled (they were nan)
+    assert sum(("(warm-up" in line) or ("blessed, " in line) for line in lines) == 7  # spans 3..9 pushed
+    summary = out[out.index("method ") :]
+    assert "nan" not in summary and "served the generated model in" in summary
     assert os.path.exists(os.path.join(run["lp"].root, "reports", "pipeline_metrics.png"))

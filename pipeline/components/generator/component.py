@@ -8,6 +8,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import channel, component_spec
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from pipeline import DEFAULT_METHOD
 from pipeline.artifacts import Examples, GeneratorHistory, Model
 from pipeline.components.generator.executor import Executor
 
@@ -52,7 +53,7 @@ class AsmgGenerator(base_component.BaseComponent):
         examples,
         history=None,
         *,
-        method: str = "asmg_gru_multi",
+        method: str = DEFAULT_METHOD,
         method_options: dict | None = None,
         warmup_periods: int = -1,
         protocol: dict,

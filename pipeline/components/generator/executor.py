@@ -135,12 +135,10 @@ class Executor(base_executor.BaseExecutor):
                 "first_iteration": first,
                 "meta_rounds": rounds,
                 "warmup": warmup,
-                "served": {"source": "generated" if deploy else "iu", "span": span},
                 "seconds": {"observe": observe_seconds, "total": time.perf_counter() - start},
             },
             iu={t: ctx.iu_weights(t) for t in keep_iu},
             data={t: ctx.period(t) for t in keep_data},
-            served=gen_weights if deploy else iu_weights,
             generated=gen_weights,
         )
         hist_out.set_int_custom_property(SPAN, span)

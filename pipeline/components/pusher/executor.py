@@ -2,8 +2,9 @@
 
 The version is the span: increasing per period, the same on a rerun (a rerun finds its own earlier push and leaves
 it; a different model under an existing version is refused, versions are immutable). The stock Pusher would take a
-Unix-time version and only one model; here the model is the generated one once the generator is deployed
-(its ``deploy`` property), else the IU model.
+Unix-time version and only one model; here the model is the generated one when the ``BlessingGate`` blessed it
+(``pipeline.blessing``: warm-up over and not worse than IU on the last scored spans), else the IU model. The push
+record (``assets.extra/asmg_push.json``) says which and why.
 """
 
 from __future__ import annotations
@@ -59,12 +60,19 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
         iu = artifact_utils.get_single_instance(input_dict["model"])
         generated = artifact_utils.get_single_instance(input_dict["generated_model"])
-        deploy = bool(generated.get_int_custom_property("deploy"))
-        chosen = generated if deploy else iu
+        blessing = artifact_utils.get_single_instance(input_dict["model_blessing"])
+        blessed = bool(blessing.get_int_custom_property("blessed"))
+        if blessed and blessing.get_string_custom_property("current_model") != generated.uri:
+            raise ValueError(
+                f"the blessing is of {blessing.get_string_custom_property('current_model')}, not {generated.uri}"
+            )
+        chosen = generated if blessed else iu
         info = model_io.read_info(chosen.uri)
         span = int(info["span"])
-        source = "generated" if deploy else "iu"
-        dest, copied = push(chosen.uri, exec_properties["serving_dir"], span, {"span": span, "source": source})
+        source = "generated" if blessed else "iu"
+        reason = blessing.get_string_custom_property("reason")
+        record = {"span": span, "source": source, "blessed": blessed, "reason": reason}
+        dest, copied = push(chosen.uri, exec_properties["serving_dir"], span, record)
         out = artifact_utils.get_single_instance(output_dict["pushed_model"])
         out.set_int_custom_property("pushed", 1)
         out.set_string_custom_property("pushed_destination", dest)
@@ -72,3 +80,5 @@ class Executor(base_executor.BaseExecutor):
         out.set_int_custom_property(SPAN, span)
         out.set_string_custom_property("source", source)
         out.set_int_custom_property("copied", int(copied))
+        out.set_int_custom_property("blessed", int(blessed))
+        out.set_string_custom_property("reason", reason)

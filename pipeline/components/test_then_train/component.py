@@ -1,4 +1,4 @@
-"""TestThenTrain component: the new span's examples + the previous history -> AUC/LogLoss (ModelEvaluation)."""
+"""TestThenTrain component: the new span's examples + the previous history and push -> AUC/LogLoss (ModelEvaluation)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import channel, component_spec
 from tfx.types.component_spec import ChannelParameter
 
-from pipeline.artifacts import Examples, GeneratorHistory, PeriodMetrics
+from pipeline.artifacts import Examples, GeneratorHistory, PeriodMetrics, PushedModel
 from pipeline.components.test_then_train.executor import Executor
 
 
@@ -15,18 +15,25 @@ class TestThenTrainSpec(component_spec.ComponentSpec):
     INPUTS = {
         "examples": ChannelParameter(type=Examples),
         "history": ChannelParameter(type=GeneratorHistory, optional=True),
+        "pushed_model": ChannelParameter(type=PushedModel, optional=True),
     }
     OUTPUTS = {"evaluation": ChannelParameter(type=PeriodMetrics)}
 
 
 class TestThenTrain(base_component.BaseComponent):
-    """Scores the currently served model (and the IU / generated models) of span t-1 on span t, before training."""
+    """Scores the served SavedModel (the previous push, as TF Serving answers) and the IU / generated models of span
+    t-1 on span t, before anything trains on span t."""
 
     __test__ = False  # not a pytest class
     SPEC_CLASS = TestThenTrainSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, examples, history=None):
+    def __init__(self, examples, history=None, pushed_model=None):
         super().__init__(
-            spec=TestThenTrainSpec(examples=examples, history=history, evaluation=channel.Channel(type=PeriodMetrics))
+            spec=TestThenTrainSpec(
+                examples=examples,
+                history=history,
+                pushed_model=pushed_model,
+                evaluation=channel.Channel(type=PeriodMetrics),
+            )
         )

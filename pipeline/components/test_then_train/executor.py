@@ -1,11 +1,15 @@
 """TestThenTrain executor: score what served period t (and the IU / generated models of t-1) on span t.
 
-Runs before anything trains on span t (the Trainer waits for it): AUC and LogLoss (``asmg_tf.training.loop.evaluate``,
-the bench's metric) of
+Runs before anything trains on span t (the Trainer waits for it): AUC and LogLoss (``asmg_tf.training.loop``'s
+metrics, the bench's) of
 
-* ``served``: the model pushed by the previous run (serving period t),
-* ``iu``: the previous run's IU model (the baseline),
-* ``generated``: the previous run's generated model, when there was one (deployed or still warming up),
+* ``served``: the SavedModel version the previous run pushed, scored through its ``serving_default`` signature as TF
+  Serving answers (``serving.score``): users and items first seen in span t get the out-of-vocabulary row, and
+  ``cold_start_share`` says how many samples that is;
+* ``iu``: the previous run's IU model (the baseline), at full capacity;
+* ``generated``: the previous run's generated model, at full capacity, when there was one (deployed or not);
+* ``served_full``: the full-capacity model of the served source (``iu`` or ``generated``): the same weights with the
+  rows the next Trainer gives new ids, i.e. what the bench would report for it.
 
 written to ``metrics.json`` and as custom properties of the artifact (so they are in MLMD). Models from before a
 table grew get the new rows the Trainer gives them (``pipeline.model_io.weights_at_capacity``).
@@ -26,50 +30,60 @@ from pipeline import model_io
 from pipeline import state as S
 from pipeline.artifacts import SPAN
 from pipeline.examples import read_period
-from pipeline.history import GENERATED, SERVED, History
+from pipeline.history import GENERATED, History
+
+SCORED = ("served", "iu", "generated", "served_full")
 
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+        from serving.score import score_version
+
         start = time.perf_counter()
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         previous = input_dict.get("history") or []
+        pushed = input_dict.get("pushed_model") or []
         out = artifact_utils.get_single_instance(output_dict["evaluation"])
         meta = S.read_period_meta(examples.uri)
         span, capacity = meta["span"], meta["capacity"]
         result: dict = {"span": span, "iteration": span - 1, "examples": meta["counts"]["examples"]}
+        result.update(dict.fromkeys(SCORED), served_source=None, cold_start_share=None)
+        data = read_period(S.split_files(examples.uri, "period")) if previous or pushed else None
         if previous:
             history = History.load(previous[0].uri)
-            if history.span != span - 1:
-                raise ValueError(
-                    f"span {span} must score the models of span {span - 1}, the history is of {history.span}"
-                )
+            _check_span(history.span, span, "generator history")
             table = S.category_table(examples.uri, meta)
-            data = read_period(S.split_files(examples.uri, "period"))
             config = TrainConfig(**history.info["train_config"])
             model_config = model_io.resized_config(history.info["model_config"], capacity)
-            candidates = {
-                "served": history.weights(SERVED),
-                "iu": history.iu_weights(span - 1),
-                "generated": history.weights(GENERATED),
-            }
-            result["served_source"] = history.info["served"]["source"]
+            candidates = {"iu": history.iu_weights(span - 1), "generated": history.weights(GENERATED)}
             for name, weights in candidates.items():
-                if weights is None:
-                    result[name] = None
-                    continue
-                grown = model_io.weights_at_capacity(weights, capacity, config, span)
-                result[name] = evaluate(model_io.model_with_weights(model_config, grown), data, table)
-        else:
-            result["served_source"] = None
-            result.update(served=None, iu=None, generated=None)
+                if weights is not None:
+                    grown = model_io.weights_at_capacity(weights, capacity, config, span)
+                    result[name] = evaluate(model_io.model_with_weights(model_config, grown), data, table)
+        if pushed:
+            push = pushed[0]
+            _check_span(push.get_int_custom_property(SPAN), span, "pushed model")
+            source = push.get_string_custom_property("source")
+            scored = score_version(push.get_string_custom_property("pushed_destination"), data)
+            result["served"] = {"auc": scored["auc"], "logloss": scored["logloss"]}
+            result["served_source"] = source
+            result["served_version"] = push.get_int_custom_property("pushed_version")
+            result["cold_start_share"] = scored["cold_start_share"]
+            result["served_full"] = result.get(source)
+        if not previous and not pushed:
             result["note"] = "no model served before this span (the first update run pretrains)"
         result["seconds"] = time.perf_counter() - start
         S.write_json(os.path.join(out.uri, S.METRICS_FILE), result)
         out.set_int_custom_property(SPAN, span)
         out.set_int_custom_property("iteration", span - 1)
         out.set_string_custom_property("served_source", result["served_source"] or "none")
-        for name in ("served", "iu", "generated"):
-            if result.get(name):
-                for metric, value in result[name].items():
-                    out.set_float_custom_property(f"{name}_{metric}", float(value))
+        if result["cold_start_share"] is not None:
+            out.set_float_custom_property("cold_start_share", result["cold_start_share"])
+        for name in SCORED:
+            for metric, value in (result.get(name) or {}).items():
+                out.set_float_custom_property(f"{name}_{metric}", float(value))
+
+
+def _check_span(found: int, span: int, what: str) -> None:
+    if found != span - 1:
+        raise ValueError(f"span {span} must score the {what} of span {span - 1}, got span {found}'s")
