@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 PY := .venv/bin/python
 RUFF := .venv/bin/ruff
 # Python trees to lint; ones that do not exist yet are skipped.
-LINT_PATHS := $(wildcard asmg_tf pipeline serving tests scripts tools benchmarks)
+LINT_PATHS := $(wildcard asmg_cli asmg_tf pipeline serving tests scripts tools benchmarks)
 
 BUILDIFIER_VERSION := 8.2.1
 BUILDIFIER_DIR := build/tools

@@ -9,7 +9,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["asmg_tf", "asmg_tf.*", "pipeline", "pipeline.*", "serving", "serving.*"]),
+    packages=find_packages(
+        include=["asmg_tf", "asmg_tf.*", "pipeline", "pipeline.*", "serving", "serving.*", "asmg_cli"]
+    ),
     install_requires=[
         "tensorflow==2.21.*",
         "tf-keras==2.21.*",
@@ -25,5 +27,5 @@ setup(
     ],
     extras_require={"dev": ["pytest", "ruff"]},
     package_data={"pipeline": ["schema/*.pbtxt", "Dockerfile"], "serving": ["deploy/*", "deploy/*/*"]},
-    entry_points={"console_scripts": ["asmg=asmg_tf.cli:main"]},
+    entry_points={"console_scripts": ["asmg=asmg_cli.main:main"]},
 )

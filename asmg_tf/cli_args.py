@@ -38,3 +38,18 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
     return value
+
+
+def method_option(text: str) -> tuple[str, str, object]:
+    """``METHOD.KEY=VALUE`` -> ``(method, key, value)``, the value parsed as in ``key_value`` (the meaning of
+    ``--option`` in every command: ``asmg bench`` and ``asmg pipeline``)."""
+    lhs, value = key_value(text)
+    method, dot, key = lhs.partition(".")
+    if not dot or not method or not key:
+        raise argparse.ArgumentTypeError(f"--option wants METHOD.KEY=VALUE (e.g. asmg_plus.k=3), got {text!r}")
+    return method, key, value
+
+
+def split_names(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    return [name.strip() for name in text.split(",") if name.strip()]

@@ -106,7 +106,7 @@ def start_server(base: str, name: str, log_path: str, timeout: float = 180.0) ->
     goes to ``log_path``, whose end is in the error when it exits or stays silent for ``timeout`` seconds."""
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "asmg_tf.cli", "serve", "--model-base-path", base, "--model-name", name,
+            [sys.executable, "-m", "asmg_cli", "serve", "--model-base-path", base, "--model-name", name,
              "--port", "0", "--rest-api-port", "-1", "--file-system-poll-wait-seconds", "0", "--max-batch-size", "0"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True,
         )  # fmt: skip

@@ -7,6 +7,7 @@ import os
 import sys
 
 from asmg_tf.cli_args import key_value as _kv
+from asmg_tf.cli_args import method_option
 
 DEFAULT_ROOT = "runs/pipeline"
 
@@ -28,10 +29,17 @@ def _add_knobs(p) -> None:
     g = p.add_argument_group("pipeline knobs (fixed when the root is created; default: paper settings)")
     g.add_argument("--protocol", action="append", default=[], type=_kv, metavar="KEY=VALUE",
                    help="protocol field: pretrain_end, update_start, test_start, test_end, num_periods")  # fmt: skip
-    g.add_argument("--method", help="ASMG variant or asmg_plus (default asmg_gru_multi)")
-    g.add_argument("--option", action="append", default=[], type=_kv, metavar="KEY=VALUE",
-                   help="method option, e.g. k=3 (repeatable)")  # fmt: skip
-    g.add_argument("--warmup", type=int, help="meta-training periods before the generated model is pushed")
+    g.add_argument(
+        "--method", help="update method (default asmg_plus, the protected generator; the paper's: asmg_gru_multi)"
+    )
+    g.add_argument("--option", action="append", default=[], type=method_option, metavar="METHOD.KEY=VALUE",
+                   help="an option of the pipeline's method, e.g. asmg_plus.k=3 (repeatable; as in asmg bench)")  # fmt: skip
+    g.add_argument("--warmup", type=int, help="meta-training periods before the generated model may be pushed")
+    g.add_argument("--bless-window", type=int, metavar="M",
+                   help="push the generated model only if not worse than IU over the last M scored spans (default 1)")  # fmt: skip
+    g.add_argument("--bless-threshold", type=float, metavar="T",
+                   help="how much worse than IU still counts as a tie, in metric points (default 0)")  # fmt: skip
+    g.add_argument("--bless-metric", choices=("auc", "logloss"), help="the blessing's metric (default auc)")
     g.add_argument("--capacity-headroom", type=float, help="spare embedding rows as a fraction (default 0.5)")
     g.add_argument("--lr", type=float, help="base-model learning rate (default: the paper's for the data kind)")
     g.add_argument("--batch-size", type=int)
@@ -114,6 +122,9 @@ def add_parser(sub) -> None:
 
 def _handler(name: str):
     def run(args) -> int:
+        from asmg_tf.quiet import import_tensorflow
+
+        import_tensorflow(verbose=getattr(args, "verbose", False))
         from pipeline import commands
 
         return getattr(commands, name)(args)

@@ -33,6 +33,9 @@ def _knob_overrides(args) -> dict:
     out = {
         "method": args.method,
         "warmup_periods": args.warmup,
+        "bless_window": args.bless_window,
+        "bless_threshold": args.bless_threshold,
+        "bless_metric": args.bless_metric,
         "capacity_headroom": args.capacity_headroom,
         "learning_rate": args.lr,
         "batch_size": args.batch_size,
@@ -41,11 +44,23 @@ def _knob_overrides(args) -> dict:
         "sample_seed": args.sample_seed,
         "beam_pipeline_args": args.beam_arg,
     }
-    if args.option:
-        out["method_options"] = dict(args.option)
     if args.no_cache:
         out["enable_cache"] = False
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _with_options(knobs: dict, options: list[tuple[str, str, object]]) -> dict:
+    """``knobs`` with the ``--option METHOD.KEY=VALUE`` settings of the pipeline's method (another method's options
+    are an error: a pipeline runs one method)."""
+    from pipeline import DEFAULT_METHOD
+
+    if not options:
+        return knobs
+    method = knobs.get("method") or DEFAULT_METHOD
+    others = sorted({m for m, _, _ in options if m != method})
+    if others:
+        raise ValueError(f"--option names {others}, but this pipeline runs {method!r}: use {method}.KEY=VALUE")
+    return {**knobs, "method_options": {k: v for _, k, v in options}}
 
 
 def _protocol(base: dict, pairs: list) -> dict:
@@ -94,7 +109,7 @@ def open_root(args) -> LocalPipeline:
         if args.spans or args.data or args.synthetic:
             print(f"{root} exists: its data stay as they are (--spans/--data/--synthetic ignored)", file=sys.stderr)
         lp = LocalPipeline(root)
-        knobs = {**lp.knobs, **overrides}
+        knobs = _with_options({**lp.knobs, **overrides}, args.option)
         if args.protocol:
             knobs["protocol"] = _protocol(lp.knobs["protocol"], args.protocol)
         return LocalPipeline.create(root, knobs)
@@ -102,7 +117,7 @@ def open_root(args) -> LocalPipeline:
     if not args.spans:
         print(f"cutting {'the synthetic stream' if not args.data else args.data} into {spans}", file=sys.stderr)
         make_spans(args, spans)
-    knobs = knobs_from_spans(spans, **overrides)
+    knobs = _with_options(knobs_from_spans(spans, **overrides), args.option)
     knobs["protocol"] = _protocol(knobs["protocol"], args.protocol)
     return LocalPipeline.create(root, knobs)
 
@@ -154,7 +169,7 @@ def _print_metrics(lp, png_dir: str | None, as_json: bool = False) -> int:
     if not os.path.exists(lp.metadata_path):
         print("no runs yet under this root", file=sys.stderr)
         return 1
-    r = report(lp.metadata_path, lp.protocol.test_iterations, png_dir)
+    r = report(lp.metadata_path, lp.protocol.test_iterations, png_dir, root=lp.root)
     if as_json:
         print(json.dumps(list(r["rows"].values()), indent=1))
         return 0
@@ -187,7 +202,7 @@ def compile(args) -> int:  # noqa: A001  (the subcommand's name)
     from pipeline.spans import read_spans_info
 
     try:
-        knobs = _knob_overrides(args)
+        knobs = _with_options(_knob_overrides(args), args.option)
         if args.spans_info:
             info = read_spans_info(os.path.dirname(os.path.abspath(args.spans_info)))
             knobs.update(

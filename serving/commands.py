@@ -1,4 +1,4 @@
-"""The ``asmg serve | predict | rank | export`` commands (argument parsing lives in ``asmg_tf.cli``)."""
+"""The ``asmg serve | predict | rank | export`` commands (argument parsing lives in ``serving.cli``)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ import sys
 
 CHECK = """
 import sys
-from asmg_tf.cli import build_parser
+from asmg_cli.main import build_parser
 parser = build_parser()
 for argv in (["--help"], ["pipeline", "--help"], ["pipeline", "backfill", "--help"], ["pipeline", "compile", "--help"]):
     try:

@@ -18,14 +18,16 @@ COMPONENTS = {
     "TestThenTrain",
     "Trainer",
     "AsmgGenerator",
+    "BlessingGate",
     "VersionedPusher",
 }
-RESOLVERS = {"previous_state", "previous_history", "previous_model"}
+RESOLVERS = {"previous_state", "previous_history", "previous_model", "previous_push", "previous_blessing"}
 OUR_EXECUTORS = {
     "PeriodTransform": "pipeline.components.period_transform.executor.Executor",
     "TestThenTrain": "pipeline.components.test_then_train.executor.Executor",
     "Trainer": "pipeline.components.trainer_executor.Executor",
     "AsmgGenerator": "pipeline.components.generator.executor.Executor",
+    "BlessingGate": "pipeline.components.blessing.executor.Executor",
     "VersionedPusher": "pipeline.components.pusher.executor.Executor",
 }
 
@@ -36,7 +38,7 @@ def spec(tmp_path_factory):
     cmd = [
         sys.executable, "-m", "pipeline.cli", "compile", "--output", str(out), "--image", IMAGE,
         "--pipeline-root", "/mnt/asmg/tfx", "--spans-root", "/mnt/asmg/spans", "--serving-dir", "/mnt/asmg/serving/asmg",
-        "--data-kind", "tmall", "--option", "k=3",
+        "--data-kind", "tmall", "--option", "asmg_plus.k=3",
     ]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -72,16 +74,18 @@ def test_resolvers_ask_for_one_latest_artifact_of_a_type_only_they_produce(spec)
         (query,) = queries.values()
         assert "schema_title=" in query["filter"] and "limit" not in json.dumps(query)
         titles.append(query["filter"].split('"')[1])
-    assert sorted(titles) == ["tfx.File", "tfx.Model", "tfx.TransformCache"]
+    assert sorted(titles) == ["tfx.File", "tfx.Model", "tfx.ModelBlessing", "tfx.PushedModel", "tfx.TransformCache"]
     dump = json.dumps(spec)
     assert "desired_num_of_artifacts" not in dump.replace('"desired_num_of_artifacts": 1', "")
 
 
 def test_training_is_conditional_and_waits_for_the_test(spec):
     tasks = spec["root"]["dag"]["tasks"]
-    for name in ("TestThenTrain", "Trainer", "AsmgGenerator", "VersionedPusher"):
+    for name in ("TestThenTrain", "Trainer", "AsmgGenerator", "BlessingGate", "VersionedPusher"):
         assert "trainable" in tasks[name]["triggerPolicy"]["condition"]
     assert "TestThenTrain" in tasks["Trainer"]["dependentTasks"]
     assert "Trainer" in tasks["AsmgGenerator"]["dependentTasks"]
+    assert {"AsmgGenerator", "TestThenTrain"} <= set(tasks["BlessingGate"]["dependentTasks"])
+    assert "BlessingGate" in tasks["VersionedPusher"]["dependentTasks"]  # nothing is pushed before the gate
     schema = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]["runtimeValue"]["constantValue"]
     assert schema["stringValue"] == "/opt/asmg/pipeline/schema/raw_events_implicit.pbtxt"  # the image's copy

@@ -29,7 +29,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from asmg_tf.cli import main as cli_main
+from asmg_cli.main import main as cli_main
 from asmg_tf.models.weights import get_weights, save_weights_npz
 from serving import schema as S
 from serving.client import ServingClient
@@ -631,7 +631,7 @@ def test_cli_export_and_serve_subprocess(tmp_path):
         [
             sys.executable,
             "-m",
-            "asmg_tf.cli",
+            "asmg_cli",
             "serve",
             "--model-config-file",
             str(config),
@@ -665,7 +665,7 @@ def test_cli_export_and_serve_subprocess(tmp_path):
 
 def test_help_does_not_import_tensorflow():
     code = (
-        "import sys; from asmg_tf.cli import build_parser\n"
+        "import sys; from asmg_cli.main import build_parser\n"
         "for cmd in ([], ['serve'], ['predict'], ['rank'], ['export']):\n"
         "    try: build_parser().parse_args(cmd + ['--help'])\n"
         "    except SystemExit: pass\n"

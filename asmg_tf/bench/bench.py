@@ -14,6 +14,9 @@ from asmg_tf.data.periods import PeriodSet
 from asmg_tf.models.presets import preset
 from asmg_tf.updaters import METHODS, Context
 
+#: without a terminal (a log file), one progress line per this many iterations
+LOG_EVERY = 5
+
 
 @dataclasses.dataclass
 class BenchSpec:
@@ -21,7 +24,8 @@ class BenchSpec:
     format: str | None = None
     split: str | None = None
     num_periods: int = 31
-    seed: int = 1234
+    sample_seed: int = 1234  # negative sampling (and the synthetic stream)
+    model_seed: int | None = None  # initialisation and shuffles (None: the preset's)
     methods: tuple[str, ...] = ("iu",)
     out: str = "runs/bench"
     cache_dir: str | None = None
@@ -45,7 +49,7 @@ def _log(spec: BenchSpec):
 
 def load_periods(spec: BenchSpec, cache_root: str, log=print) -> tuple[PeriodSet, str, float]:
     """The period set for ``spec``, from the cache when possible. Returns (periods, cache dir, seconds)."""
-    settings = {"format": spec.format, "split": spec.split, "num_periods": spec.num_periods, "seed": spec.seed}
+    settings = {"format": spec.format, "split": spec.split, "num_periods": spec.num_periods, "seed": spec.sample_seed}
     if spec.data is None:
         settings["synthetic"] = spec.synthetic
     key = data_key(spec.data, **settings)
@@ -60,13 +64,13 @@ def load_periods(spec: BenchSpec, cache_root: str, log=print) -> tuple[PeriodSet
         from asmg_tf.data.build import make_period_set
         from asmg_tf.data.synthetic import synthetic_stream
 
-        inter = synthetic_stream(seed=spec.seed, num_periods=spec.num_periods, **spec.synthetic)
-        periods = make_period_set(inter, split=spec.split or "day", num_periods=spec.num_periods, seed=spec.seed)
+        inter = synthetic_stream(seed=spec.sample_seed, num_periods=spec.num_periods, **spec.synthetic)
+        periods = make_period_set(inter, split=spec.split or "day", num_periods=spec.num_periods, seed=spec.sample_seed)
     else:
         from asmg_tf.data.load import load_period_set
 
         periods = load_period_set(
-            spec.data, format=spec.format, split=spec.split, num_periods=spec.num_periods, seed=spec.seed
+            spec.data, format=spec.format, split=spec.split, num_periods=spec.num_periods, seed=spec.sample_seed
         )
     seconds = time.perf_counter() - start
     periods.summary["preprocess_seconds"] = seconds
@@ -85,7 +89,10 @@ def prepare_context(spec: BenchSpec) -> tuple[Context, dict]:
     stages: dict[str, float] = {}
     periods, ddir, stages["preprocess_seconds"] = load_periods(spec, cache_root, log)
     config = preset(periods.kind).replace(
-        learning_rate=spec.learning_rate, batch_size=spec.batch_size, pretrain_epochs=spec.pretrain_epochs
+        learning_rate=spec.learning_rate,
+        batch_size=spec.batch_size,
+        pretrain_epochs=spec.pretrain_epochs,
+        seed=spec.model_seed,
     )
     log(
         f"{periods.name}: {len(periods.periods)} periods, {sum(map(len, periods.periods))} samples, "
@@ -115,12 +122,13 @@ def run_bench(spec: BenchSpec) -> dict:
         "methods": {},
     }
     os.makedirs(spec.out, exist_ok=True)
+    log = _log(spec)
     for name in spec.methods:
         bar = tqdm(
             total=proto.test_end - proto.update_start + 1,
             desc=f"{name:<16}",
             unit="period",
-            disable=spec.quiet,
+            disable=spec.quiet or not sys.stderr.isatty(),  # a log file gets plain lines (below), not bar frames
             file=sys.stderr,
         )
 
@@ -128,9 +136,11 @@ def run_bench(spec: BenchSpec) -> dict:
             bar.reset(total=total)
             bar.update(done)
 
-        def on_iteration(i: int, row: dict, bar=bar) -> None:
+        def on_iteration(i: int, row: dict, bar=bar, name=name) -> None:
             bar.set_postfix(i=i, auc=f"{row['auc']:.4f}")
             bar.update(1)
+            if bar.disable and (i % LOG_EVERY == 0 or i == proto.test_end):
+                log(f"{name}: iteration {i} of {proto.test_end}, AUC {row['auc']:.4f}")
 
         start = time.perf_counter()
         summary = run_method(

@@ -55,6 +55,7 @@ def plot_results(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     its = results["test_iterations"]
@@ -78,6 +79,7 @@ def plot_results(
             )
         ax.axvspan(its[0] - 0.5, its[-1] + 0.5, color="0.9", zorder=0, label="test iterations")
         ax.set_xlabel("iteration i (trained on period i, scored on period i+1)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # iterations are whole numbers (no 12.5 ticks)
         ax.set_title(f"{results['dataset']}: {title}")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)

@@ -14,23 +14,9 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import tensorflow as tf
 
+from asmg_tf.generator.patching import patched
+from asmg_tf.generator.row_gather import DirectReadGuard, RowTable
 from asmg_tf.generator.spec import TABLE, VariableSpec
-
-_MISSING = object()
-
-
-@contextlib.contextmanager
-def patched(obj: object, name: str, value: object) -> Iterator[None]:
-    """Set ``obj.name = value`` in the instance dict for the block, without Keras tracking; restore on exit."""
-    old = vars(obj).get(name, _MISSING)
-    object.__setattr__(obj, name, value)
-    try:
-        yield
-    finally:
-        if old is _MISSING:
-            object.__delattr__(obj, name)
-        else:
-            object.__setattr__(obj, name, old)
 
 
 @contextlib.contextmanager
@@ -40,8 +26,6 @@ def substituted(specs: Sequence[VariableSpec], values: Mapping[str, object]) -> 
     A value is a tensor of the variable's shape, or for tables a ``RowTable`` (only some rows; the table's
     ``Embedding.call`` is replaced by a lookup into those rows, and a direct read of the table fails clearly).
     """
-    from asmg_tf.generator.row_gather import DirectReadGuard, RowTable
-
     missing = [s.key for s in specs if s.key not in values]
     if missing:
         raise KeyError(f"no substitute values for {missing}")

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import tensorflow as tf
 
-from asmg_tf.generator.functional import patched
+from asmg_tf.generator.patching import patched
 from asmg_tf.generator.spec import TABLE, VariableSpec
 
 

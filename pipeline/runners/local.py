@@ -17,6 +17,7 @@ import os
 import sys
 import time
 
+from pipeline import DEFAULT_METHOD, LEGACY_METHOD
 from pipeline import spans as spans_mod
 from pipeline import state as S
 
@@ -38,9 +39,15 @@ def knobs_from_spans(spans_root: str, **overrides) -> dict:
         "history_granularity": info["history_granularity"],
         "has_categories": info["has_categories"],
         "data_kind": info["kind"],
+        "method": DEFAULT_METHOD,  # recorded, so a later change of the default cannot change an existing root
     }
     knobs.update({k: v for k, v in overrides.items() if v is not None})
     return knobs
+
+
+def _with_legacy_method(knobs: dict) -> dict:
+    """Roots created before the method was recorded ran the default of the time."""
+    return {"method": LEGACY_METHOD, **knobs}
 
 
 class LocalPipeline:
@@ -53,7 +60,7 @@ class LocalPipeline:
             raise FileNotFoundError(
                 f"{self.root} is not a pipeline root (no {CONFIG}); create it with `asmg pipeline run`"
             )
-        self.knobs = S.read_json(path)
+        self.knobs = _with_legacy_method(S.read_json(path))
 
     @classmethod
     def create(cls, root: str, knobs: dict) -> LocalPipeline:
@@ -65,7 +72,7 @@ class LocalPipeline:
         path = os.path.join(root, CONFIG)
         knobs = json.loads(json.dumps(knobs))
         if os.path.exists(path):
-            old = S.read_json(path)
+            old = _with_legacy_method(S.read_json(path))
             if old != knobs:
                 changed = sorted(k for k in set(old) | set(knobs) if old.get(k) != knobs.get(k))
                 raise ValueError(
@@ -137,8 +144,14 @@ class LocalPipeline:
         skipped = [t for t in todo if t in done]
         ran: dict[int, float] = {}
         start = time.perf_counter()
+        terminal = sys.stderr.isatty()
         bar = tqdm(
-            total=len(todo), initial=len(skipped), desc="pipeline", unit="span", disable=not progress, file=sys.stderr
+            total=len(todo),
+            initial=len(skipped),
+            desc="pipeline",
+            unit="span",
+            disable=not (progress and terminal),  # a log file gets one line per span (below), not bar frames
+            file=sys.stderr,
         )
         try:
             for t in todo:
@@ -147,6 +160,10 @@ class LocalPipeline:
                 bar.set_postfix(span=t)
                 ran[t] = self.run(t)
                 bar.update(1)
+                if progress and not terminal:
+                    print(
+                        f"pipeline: span {t} done in {ran[t]:.1f} s ({bar.n}/{len(todo)})", file=sys.stderr, flush=True
+                    )
         finally:
             bar.close()
         return {"ran": ran, "skipped": skipped, "seconds": time.perf_counter() - start}
