@@ -187,7 +187,10 @@ def create_pipeline(
     examples = transform.outputs["examples"]
     with tfx.dsl.Cond(examples.future()[0].custom_property("trainable") == 1):
         metrics = TestThenTrain(
-            examples=examples, history=history_in.outputs["history"], pushed_model=push_in.outputs["pushed_model"]
+            examples=examples,
+            history=history_in.outputs["history"],
+            pushed_model=push_in.outputs["pushed_model"],
+            previous_blessing=blessing_in.outputs["blessing"],
         )
         trainer = tfx.components.Trainer(
             run_fn="pipeline.trainer_module.run_fn",

@@ -16,6 +16,10 @@ import os
 from pipeline import state as S
 
 MODELS = ("served", "iu", "generated")
+#: the summaries: model kind -> its metrics' key in a row, as served (SavedModels through serving_default, OOV rows
+#: for ids new in the span) and at full capacity (the weights with the rows the next Trainer gives new ids)
+AS_SERVED = {"served": "served", "iu": "iu_served", "generated": "generated_served"}
+FULL_CAPACITY = {"served": "served_full", "iu": "iu", "generated": "generated"}
 
 
 def metrics_rows(metadata_path: str) -> dict[int, dict]:
@@ -34,24 +38,29 @@ def metrics_rows(metadata_path: str) -> dict[int, dict]:
 
 
 def as_results(
-    rows: dict[int, dict], test_iterations: range, dataset: str = "pipeline", seconds: dict | None = None
+    rows: dict[int, dict],
+    test_iterations: range,
+    dataset: str = "pipeline",
+    seconds: dict | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> dict:
     """The rows in ``asmg bench``'s results shape, one "method" per model kind.
 
-    ``seconds``: ``{kind: {iteration: seconds}}`` (``timing_by_model``); summed per kind over the rows it has."""
+    ``kinds``: method name -> the row key holding its metrics (default ``FULL_CAPACITY``); ``seconds``:
+    ``{kind: {iteration: seconds}}`` (``timing_by_model``), summed per kind over the rows it has."""
     methods = {}
     tests = set(test_iterations)
     seconds = seconds or {}
-    for kind in MODELS:
+    for kind, key in (kinds or FULL_CAPACITY).items():
         per = [
             {
                 "iteration": r["iteration"],
-                "auc": r[kind]["auc"],
-                "logloss": r[kind]["logloss"],
+                "auc": r[key]["auc"],
+                "logloss": r[key]["logloss"],
                 "seconds": seconds.get(kind, {}).get(r["iteration"], float("nan")),
             }
             for r in rows.values()
-            if r.get(kind)
+            if r.get(key)
         ]
         if not per:
             continue
@@ -106,7 +115,6 @@ def format_rows(rows: dict[int, dict]) -> str:
         f" {'cold':>6}   pushed for the next span"
     )
     lines = [head]
-    differs = []
     for r in rows.values():
         cold = r.get("cold_start_share")
         lines.append(
@@ -114,28 +122,25 @@ def format_rows(rows: dict[int, dict]) -> str:
             f"{_cell(r.get('iu')):>13}   {_cell(r.get('generated')):>16} "
             f"{'-' if cold is None else f'{100 * cold:.1f}%':>6}   {_push_cell(r.get('push'))}"
         )
-        full, served = r.get("served_full"), r.get("served")
-        if full and served and abs(full["auc"] - served["auc"]) > 1e-6:
-            differs.append(f"{r['iteration']}: {served['auc']:.4f} served vs {full['auc']:.4f} full capacity")
     lines.append(
-        "served = the pushed SavedModel as TF Serving answers (unseen ids -> the OOV row); cold = share of the span's "
-        "samples with a user or item the served model did not know"
+        "served = the pushed SavedModel as TF Serving answers (unseen ids -> the OOV row); IU and generated at full "
+        "capacity; cold = share of the span's samples with a user or item the served model did not know"
     )
-    if differs:
-        lines.append("served AUC where it differs from the full-capacity model: " + "; ".join(differs))
     return "\n".join(lines)
 
 
 def push_summary(rows: dict[int, dict], test_iterations: range) -> str:
-    """How often the generated model was pushed for the test iterations, and how it then compared with IU."""
+    """How often the generated model was pushed for the test iterations, and how it then compared with IU (like for
+    like: both as served when the IU SavedModel was scored, else both at full capacity)."""
     tests = [r for r in rows.values() if r["iteration"] in set(test_iterations) and r.get("served_source")]
     if not tests:
         return ""
     gen = [r for r in tests if r["served_source"] == "generated"]
     line = f"served the generated model in {len(gen)} of {len(tests)} test iterations"
-    if gen:
-        wins = sum(r["served"]["auc"] >= r["iu"]["auc"] for r in gen if r.get("iu"))
-        line += f" (not worse than IU in {wins} of them)"
+    pairs = [(r["served"], r["iu_served"]) if r.get("iu_served") else (r.get("served_full"), r.get("iu")) for r in gen]
+    pairs = [(a, b) for a, b in pairs if a and b]
+    if pairs:
+        line += f" (not worse than IU in {sum(a['auc'] >= b['auc'] for a, b in pairs)} of them)"
     return line + "; IU otherwise"
 
 
@@ -153,15 +158,21 @@ def report(
     rows = metrics_rows(metadata_path)
     seconds = timing_by_model(root, metadata_path) if root else None
     results = as_results(rows, test_iterations, dataset, seconds)
+    served = as_results(rows, test_iterations, dataset, seconds, AS_SERVED)
     table = format_rows(rows)
-    summary = ""
+    parts = []
+    if served["methods"] and _has_tests(served) and "iu" in served["methods"]:
+        parts += ["as served (each model's SavedModel through serving_default; ids new in the span -> OOV row):",
+                  format_table(served)]  # fmt: skip
     if results["methods"] and _has_tests(results):
-        summary = "\n".join(s for s in (format_table(results), push_summary(rows, test_iterations)) if s)
+        parts += ["at full capacity (the weights, new ids with the rows the next Trainer gives them):",
+                  format_table(results), push_summary(rows, test_iterations)]  # fmt: skip
+    summary = "\n".join(p for p in parts if p)
     plot = None
     if out_dir and results["methods"]:
         os.makedirs(out_dir, exist_ok=True)
         plot = plot_results(out_dir, results, filename="pipeline_metrics.png")
-    return {"rows": rows, "table": table, "summary": summary, "plot": plot, "results": results}
+    return {"rows": rows, "table": table, "summary": summary, "plot": plot, "results": results, "as_served": served}
 
 
 def _has_tests(results: dict) -> bool:

@@ -105,10 +105,11 @@ def chain(tmp_path_factory):
             continue
         ev_out = _artifact(standard_artifacts.ModelEvaluation, root / f"metrics{t}")
         Metrics().Do(
-            {"examples": [ex], "history": [history] if history else [], "pushed_model": [pushed] if pushed else []},
+            {"examples": [ex], "history": [history] if history else [], "pushed_model": [pushed] if pushed else [],
+             "previous_blessing": [blessing] if blessing else []},
             {"evaluation": [ev_out]},
             {},
-        )
+        )  # fmt: skip
         m = _artifact(standard_artifacts.Model, root / f"model{t}")
         run = _artifact(standard_artifacts.ModelRun, root / f"run{t}")
         trainer_executor.Executor().Do(
@@ -362,6 +363,10 @@ def test_test_then_train_scores_the_previous_models_on_the_new_span(chain):
     # span 5 brings ids span 4 never saw: those samples are answered from the OOV row, so the metrics differ
     cold = np.mean((data.user >= scored["num_users"]) | (data.item >= scored["num_items"]))
     assert m5["cold_start_share"] == pytest.approx(cold) and cold > 0
+    # like for like: each candidate's own SavedModel scored the same way (span 4 pushed IU, so served == iu_served)
+    assert m5["iu_served"] == m5["served"]
+    generated4 = score_version(model_io.serving_dir(chain["generated"][4].uri), data)
+    assert m5["generated_served"] == {"auc": generated4["auc"], "logloss": generated4["logloss"]}
     assert m5["served"]["auc"] != pytest.approx(m5["iu"]["auc"], abs=1e-7)
     # known ids only (user, item and every history item): the SavedModel and the full-capacity model agree
     in_hist = np.arange(data.hist.shape[1]) < data.hist_len[:, None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import channel, component_spec
+from tfx.types import channel, component_spec, standard_artifacts
 from tfx.types.component_spec import ChannelParameter
 
 from pipeline.artifacts import Examples, GeneratorHistory, PeriodMetrics, PushedModel
@@ -16,6 +16,7 @@ class TestThenTrainSpec(component_spec.ComponentSpec):
         "examples": ChannelParameter(type=Examples),
         "history": ChannelParameter(type=GeneratorHistory, optional=True),
         "pushed_model": ChannelParameter(type=PushedModel, optional=True),
+        "previous_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
     }
     OUTPUTS = {"evaluation": ChannelParameter(type=PeriodMetrics)}
 
@@ -28,12 +29,13 @@ class TestThenTrain(base_component.BaseComponent):
     SPEC_CLASS = TestThenTrainSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, examples, history=None, pushed_model=None):
+    def __init__(self, examples, history=None, pushed_model=None, previous_blessing=None):
         super().__init__(
             spec=TestThenTrainSpec(
                 examples=examples,
                 history=history,
                 pushed_model=pushed_model,
+                previous_blessing=previous_blessing,
                 evaluation=channel.Channel(type=PeriodMetrics),
             )
         )

@@ -9,7 +9,9 @@ metrics, the bench's) of
 * ``iu``: the previous run's IU model (the baseline), at full capacity;
 * ``generated``: the previous run's generated model, at full capacity, when there was one (deployed or not);
 * ``served_full``: the full-capacity model of the served source (``iu`` or ``generated``): the same weights with the
-  rows the next Trainer gives new ids, i.e. what the bench would report for it.
+  rows the next Trainer gives new ids, i.e. what the bench would report for it;
+* ``iu_served`` / ``generated_served``: the IU and the generated model's own SavedModels (the previous blessing names
+  both), scored as ``served`` is: what each would have answered had it been pushed (like for like with ``served``).
 
 written to ``metrics.json`` and as custom properties of the artifact (so they are in MLMD). Models from before a
 table grew get the new rows the Trainer gives them (``pipeline.model_io.weights_at_capacity``).
@@ -32,7 +34,7 @@ from pipeline.artifacts import SPAN
 from pipeline.examples import read_period
 from pipeline.history import GENERATED, History
 
-SCORED = ("served", "iu", "generated", "served_full")
+SCORED = ("served", "iu", "generated", "served_full", "iu_served", "generated_served")
 
 
 class Executor(base_executor.BaseExecutor):
@@ -43,12 +45,13 @@ class Executor(base_executor.BaseExecutor):
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         previous = input_dict.get("history") or []
         pushed = input_dict.get("pushed_model") or []
+        blessing = input_dict.get("previous_blessing") or []
         out = artifact_utils.get_single_instance(output_dict["evaluation"])
         meta = S.read_period_meta(examples.uri)
         span, capacity = meta["span"], meta["capacity"]
         result: dict = {"span": span, "iteration": span - 1, "examples": meta["counts"]["examples"]}
         result.update(dict.fromkeys(SCORED), served_source=None, cold_start_share=None)
-        data = read_period(S.split_files(examples.uri, "period")) if previous or pushed else None
+        data = read_period(S.split_files(examples.uri, "period")) if previous or pushed or blessing else None
         if previous:
             history = History.load(previous[0].uri)
             _check_span(history.span, span, "generator history")
@@ -70,6 +73,14 @@ class Executor(base_executor.BaseExecutor):
             result["served_version"] = push.get_int_custom_property("pushed_version")
             result["cold_start_share"] = scored["cold_start_share"]
             result["served_full"] = result.get(source)
+        if blessing:  # the SavedModels of the candidates the previous run chose between
+            _check_span(blessing[0].get_int_custom_property(SPAN), span, "blessing")
+            candidates = {"iu_served": "baseline_model", "generated_served": "current_model"}
+            for name, prop in candidates.items():
+                if name == "generated_served" and result["generated"] is None:
+                    continue  # no generated model yet: the candidate artifact held the IU model
+                scored = score_version(model_io.serving_dir(blessing[0].get_string_custom_property(prop)), data)
+                result[name] = {"auc": scored["auc"], "logloss": scored["logloss"]}
         if not previous and not pushed:
             result["note"] = "no model served before this span (the first update run pretrains)"
         result["seconds"] = time.perf_counter() - start
