@@ -1,7 +1,7 @@
 """The paper's preprocessing for one user and one period, given what earlier periods left behind.
 
 ``asmg_tf.data.preprocess`` builds every sample of a whole log at once; a pipeline sees one period at a time, so
-this module computes the same samples per user from a carried ``UserHistory`` (asmg-method.md §5):
+this module computes the same samples per user from a carried ``UserHistory`` (docs/method.md §5):
 
 * history of an event: the user's eligible items with a strictly earlier time (``hist_time``: the timestamp, or the
   day for Tmall-like data), the last ``hist_len`` of them, most recent first; eligible = every interaction for

@@ -1,6 +1,6 @@
 """Trainer module: ``run_fn`` for the stock TFX Trainer (``Trainer(run_fn="pipeline.trainer_module.run_fn")``).
 
-Run for span t (asmg-method.md §1.3, §1.1; the same library calls ``asmg bench`` makes):
+Run for span t (docs/method.md §1.3, §1.1; the same library calls ``asmg bench`` makes):
 
 * t = update_start (no previous model): pretrain on the pretraining spans for ``pretrain_epochs`` epochs, keeping
   the epoch (weights and Adam state) with the best AUC on span t (``asmg_tf.training.pretrain``); then IU on span t;

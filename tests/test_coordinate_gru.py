@@ -16,7 +16,7 @@ def _sigmoid(a):
 
 
 def _np_step(w, x, h):
-    """Paper §3.3 in NumPy, coordinate-major: x [P, R], h [P, R, H]; returns h', y and the intermediates."""
+    """docs/method.md §3.3 in NumPy, coordinate-major: x [P, R], h [P, R, H]; returns h', y and the intermediates."""
     xe = x[:, :, None]
     z = _sigmoid(xe * w["u_z"] + h @ w["w_z"])
     r = _sigmoid(xe * w["u_r"] + h @ w["w_r"])

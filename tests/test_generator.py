@@ -109,7 +109,7 @@ def test_spec_kinds_and_per_kind_weight_shapes():
     shapes = gen.state_shapes()
     assert shapes["item_encoder/item_embedding/embeddings"] == [ITEMS, 8, 4]  # a hidden state per (row, column)
     assert shapes["mlp_tower/dense_0/kernel"] == [1, 800, 4]
-    # §3.3: 65 weights per GRU; 1,041 MLP scalars + 3 tables x 8 columns for the Tmall/ML model
+    # docs/method.md §3.3: 65 weights per GRU; 1,041 MLP scalars + 3 tables x 8 columns for the Tmall/ML model
     assert sum(int(np.prod(v.shape)) for v in gen.trainable_variables) == 65 * (1041 + 3 * 8)
     sobazaar = MetaGenerator(model_spec(_ranker(cats=0)))
     assert sum(int(np.prod(v.shape)) for v in sobazaar.trainable_variables) == 65 * (385 + 2 * 8)

@@ -11,7 +11,7 @@ from asmg_tf.files import write_json
 
 
 def improvement(value: float, base: float, higher_is_better: bool) -> float:
-    """Relative improvement over IU in percent, as the paper's imp% (asmg-method.md §1.4)."""
+    """Relative improvement over IU in percent, as the paper's imp% (docs/method.md §1.4)."""
     if not base or math.isnan(base) or math.isnan(value):
         return float("nan")
     return 100.0 * ((value - base) / base if higher_is_better else (base - value) / base)

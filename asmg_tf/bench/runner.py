@@ -71,7 +71,7 @@ def run_method(
 
 
 def summarize(rows: list[dict], test_iterations) -> dict:
-    """Mean AUC / LogLoss over the test iterations (plain mean, asmg-method.md §1.4)."""
+    """Mean AUC / LogLoss over the test iterations (plain mean, docs/method.md §1.4)."""
     tests = [r for r in rows if r["iteration"] in set(test_iterations)]
     n = len(tests)
     return {

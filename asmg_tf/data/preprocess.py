@@ -1,4 +1,4 @@
-"""The paper's preprocessing (asmg-method.md §5): id remapping, histories and one negative per positive.
+"""The paper's preprocessing (docs/method.md §5): id remapping, histories and one negative per positive.
 
 * ids: users, items and categories are re-indexed to 0..N-1 in sorted order of the raw ids;
 * history: the user's 30 most recent items with a *strictly earlier* time (day for Tmall-like data), most recent

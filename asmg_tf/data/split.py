@@ -11,7 +11,7 @@ SPLITS = ("count", "day", "week", "month")
 
 
 def split_equal_count(samples: PeriodData, num_periods: int, tie_policy: str = "exact") -> list[PeriodData]:
-    """Cut into ``num_periods`` chunks of ``int(N / num_periods)`` rows, dropping the leftover (asmg-method.md §1.2).
+    """Cut into ``num_periods`` chunks of ``int(N / num_periods)`` rows, dropping the leftover (docs/method.md §1.2).
 
     ``tie_policy="exact"`` cuts at row counts as the paper does (a tie group may straddle two periods);
     ``"snap"`` moves each cut back to the start of its timestamp tie group, so samples with one timestamp (a whole

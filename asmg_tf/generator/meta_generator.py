@@ -1,7 +1,7 @@
 """The meta model-generator: reads a window of k models and generates a model of the same architecture.
 
 Built from any base model's variables (``spec.model_spec``): each variable gets its own ``CoordinateGRU``
-(ASMG-GRU) or ``ConvexCombination`` (ASMG-Linear), with the paper's weight sharing (asmg-method.md §3.2, §3.7):
+(ASMG-GRU) or ``ConvexCombination`` (ASMG-Linear), with the paper's weight sharing (docs/method.md §3.2, §3.7):
 tables share one cell per column across rows, dense tensors get private weights per scalar.
 
 Tensors used throughout:

@@ -1,4 +1,4 @@
-"""Meta-training of the generator on the period after each step's input model (asmg-method.md §3.4, §8.3).
+"""Meta-training of the generator on the period after each step's input model (docs/method.md §3.4, §8.3).
 
 With a window of T models Θ_{i-T+1..i}, the step-j output (1-based) is scored on D_{i-T+j+1}; the loss is
 L = sum_j λ_j meanBCE_j. One epoch: nb = ceil(|D_{i+1}| / meta_bs) optimiser steps; every target period is shuffled
@@ -41,7 +41,7 @@ def loss_weights(kind: str, length: int) -> list[float]:
 
 
 def num_batches(newest_size: int, batch_size: int) -> int:
-    """nb = ceil(|D_{i+1}| / meta_bs), with explicit ceil (asmg-method.md §8.4 #10)."""
+    """nb = ceil(|D_{i+1}| / meta_bs), with explicit ceil (docs/method.md §8.4 #10)."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be > 0, got {batch_size}")
     return max(1, math.ceil(newest_size / batch_size))

@@ -4,7 +4,7 @@ Supported variable kinds (anything else raises ``UnsupportedModelError`` naming 
 
 * ``table``: the ``embeddings`` variable of a ``tf.keras.layers.Embedding`` (not ``sparse=True``, ``call`` not
   overridden), shape [N, d]. One generator per column shared by all N rows, a hidden state per (row, column)
-  (asmg-method.md §3.2). Rows can be gathered: only the ids a batch looks up are generated.
+  (docs/method.md §3.2). Rows can be gathered: only the ids a batch looks up are generated.
 * ``dense``: any other trainable float32 variable held as a plain attribute of a Keras layer (``Dense`` kernels and
   biases, ``tfrs.layers.dcn.Cross``, custom layers' ``add_weight`` attributes), any shape with P scalars. Private
   generator weights per scalar.

@@ -1,7 +1,7 @@
 """Everything the generator needs to resume, as one checkpointable object (no pickle).
 
 ``GeneratorState`` holds the generator weights, the optimizer (Adam slots and iteration count), the carried hidden
-states h_{i-k} (asmg-method.md §3.5: ``[N, d, H]`` per table, ``[1, P, H]`` per dense tensor) and counters. It is
+states h_{i-k} (docs/method.md §3.5: ``[N, d, H]`` per table, ``[1, P, H]`` per dense tensor) and counters. It is
 written with ``asmg_tf.training.state.write_checkpoint`` (atomic rename), so a crash mid-write leaves the previous
 complete state.
 """

@@ -9,7 +9,7 @@ from asmg_tf.layers.registry import register
 
 @register
 class ConvexCombination(tf.keras.layers.Layer):
-    """y[r, p] = sum_j softmax(w[p])_j x[j, r, p]   (asmg-method.md §3.7, ASMG-Linear).
+    """y[r, p] = sum_j softmax(w[p])_j x[j, r, p]   (docs/method.md §3.7, ASMG-Linear).
 
     One logit vector of length k per coordinate p, shared by the R rows: a dense tensor of P scalars is one row
     (a logit vector per scalar); an embedding table [N, d] is N rows of P = d coordinates (one [d, k] logit matrix

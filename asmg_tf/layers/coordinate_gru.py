@@ -9,7 +9,7 @@ from asmg_tf.layers.registry import register
 
 @register
 class CoordinateGRU(tf.keras.layers.Layer):
-    """P independent GRUs with scalar input and a linear scalar head, shared by R rows (asmg-method.md §3.2-§3.3).
+    """P independent GRUs with scalar input and a linear scalar head, shared by R rows (docs/method.md §3.2-§3.3).
 
     For coordinate p, row r and step t (x a scalar, h in R^H, no gate biases):
 

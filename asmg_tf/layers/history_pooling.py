@@ -13,7 +13,7 @@ class MaskedMeanPooling(tf.keras.layers.Layer):
 
     out[b] = sum_{l < length[b]} x[b, l] / (length[b] + epsilon)
 
-    The paper divides by L + 1e-8, so an empty history pools to the zero vector (asmg-method.md §2.2).
+    The paper divides by L + 1e-8, so an empty history pools to the zero vector (docs/method.md §2.2).
 
     Call args:
         inputs: float tensor ``[batch, max_len, dim]``.

@@ -12,7 +12,7 @@ class ItemEncoder(tf.keras.layers.Layer):
     """e(i) = item_emb[i]                                   (no categories)
     e(i) = concat(item_emb[i], mean_{c in cats(i)} cate_emb[c])  (with categories; masked mean, -1 = padding)
 
-    Shared by the target item and the history items (asmg-method.md §2.2). Embeddings start Glorot-uniform like
+    Shared by the target item and the history items (docs/method.md §2.2). Embeddings start Glorot-uniform like
     the paper's TF1 code (limit sqrt(6 / (rows + dim))).
 
     Args:

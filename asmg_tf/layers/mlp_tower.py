@@ -14,7 +14,7 @@ class MLPTower(tf.keras.layers.Layer):
     """h_0 = x;  h_l = relu(h_{l-1} W_l + b_l) for l < L;  out = h_{L-1} W_L + b_L.
 
     With the paper's units [20, 10, 1] (or [12, 6, 1]) this is the Embedding&MLP tower; its output is a logit.
-    Kernels and biases start Glorot-uniform, biases included, like TF1's default (asmg-method.md §2.3).
+    Kernels and biases start Glorot-uniform, biases included, like TF1's default (docs/method.md §2.3).
 
     Args:
         units: widths of the layers, the last one being the output width.

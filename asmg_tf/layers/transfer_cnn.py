@@ -9,7 +9,7 @@ from asmg_tf.layers.registry import fresh_initializer, register
 
 @register
 class TransferCNN(tf.keras.layers.Layer):
-    """W = f(W_prev, W_new), row by row (SML, Zhang et al. SIGIR 2020; asmg-method.md §4.5).
+    """W = f(W_prev, W_new), row by row (SML, Zhang et al. SIGIR 2020; docs/method.md §4.5).
 
     For every row (prev, new) in R^d, with g = GELU (erf form):
 

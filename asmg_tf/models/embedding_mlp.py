@@ -1,4 +1,4 @@
-"""The paper's base model: Embedding&MLP ranker (asmg-method.md §2), as a tensorflow-recommenders model."""
+"""The paper's base model: Embedding&MLP ranker (docs/method.md §2), as a tensorflow-recommenders model."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Matrix factorisation, the base model of SML-MF (asmg-method.md §4.6), with the rankers' feature interface."""
+"""Matrix factorisation, the base model of SML-MF (docs/method.md §4.6), with the rankers' feature interface."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The paper's training hyper-parameters per dataset kind (asmg-method.md §2.4)."""
+"""The paper's training hyper-parameters per dataset kind (docs/method.md §2.4)."""
 
 from __future__ import annotations
 

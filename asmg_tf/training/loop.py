@@ -57,7 +57,7 @@ def predict_logits(model: tf.keras.Model, data: PeriodData, item_categories: np.
 
 
 def auc_logloss(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
-    """Global ROC-AUC (scikit-learn) and mean sigmoid cross-entropy, as the paper reports them (§1.4)."""
+    """Global ROC-AUC (scikit-learn) and mean sigmoid cross-entropy, as the paper reports them (docs/method.md §1.4)."""
     logits = logits.astype(np.float64)
     labels = labels.astype(np.float64)
     # softplus(z) - y z  is the stable form of -y log s(z) - (1-y) log(1-s(z))

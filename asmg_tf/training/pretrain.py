@@ -1,4 +1,4 @@
-"""Pretraining (asmg-method.md §1.3): periods 1..10 for 10 epochs, keep the epoch with the best AUC on period 11.
+"""Pretraining (docs/method.md §1.3): periods 1..10 for 10 epochs, keep the epoch with the best AUC on period 11.
 
 The kept state is the model *and* its Adam state at that epoch: every later stage restores both.
 """

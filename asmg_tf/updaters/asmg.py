@@ -1,6 +1,6 @@
-"""ASMG (asmg-method.md §3): a meta generator reads the last k IU models and generates the serving model.
+"""ASMG (docs/method.md §3): a meta generator reads the last k IU models and generates the serving model.
 
-Per iteration i (test-then-train, §3.6):
+Per iteration i (test-then-train, docs/method.md §3.6):
     serve(i):   Θ*_i = step-T output of the generator on the IU models Θ_{i-T+1..i} from h_{i-T} -> scored on D_{i+1}
     observe(i): one epoch of meta-training, step j's output scored on D_{i-T+j+1}; then (carry-over variants)
                 h_{i-T+1} = the state after step 1, recomputed with the updated weights.
@@ -87,7 +87,7 @@ class ASMGConfig:
             )
 
 
-#: method name -> the paper's settings of that variant (§3.7)
+#: method name -> the paper's settings of that variant (docs/method.md §3.7)
 VARIANTS: dict[str, dict] = {
     "asmg_gru_multi": {},
     "asmg_gru_unif": {"loss_weight": "uniform"},

@@ -6,7 +6,7 @@ Changes to ASMG-GRUmulti (``asmg_tf.updaters.asmg``), each switchable so its eff
   initialised to zero (``CoordinateGRU(residual=True)``). The untrained generator reproduces the newest IU model
   exactly, so it is useful from the first update period; meta-training then learns a per-coordinate correction
   from each coordinate's recent trajectory. The paper's generator has no such path and starts from noise
-  (asmg-method.md §3.3, §8.3).
+  (docs/method.md §3.3, §8.3).
 * **fallback** (``fallback="auc"`` or ``"logloss"``, ``fallback_window=m``): after a served model has been
   scored on period i+1 (test-then-train, so before the generator learns from it), the generated model and the IU
   model of the same iteration are both scored on that period. The next iteration serves the generated model only

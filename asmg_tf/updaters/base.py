@@ -6,7 +6,7 @@ The protocol calls, for each iteration i (train on period i, serve period i+1):
     metrics = evaluate(model, D_{i+1})
     method.observe(i)              # D_{i+1} has been scored: methods that learn from it (ASMG, SML) train now
 
-This is the test-then-train order of the paper (asmg-method.md §3.6, §8.2): nothing trains on D_{i+1} before
+This is the test-then-train order of the paper (docs/method.md §3.6, §8.2): nothing trains on D_{i+1} before
 it has been scored. After ``observe`` the runner checkpoints ``trackables()`` and ``extra_state()``, so an
 interrupted run resumes at the next iteration.
 """

@@ -1,4 +1,4 @@
-"""The paper's per-dataset hyper-parameters of the baselines (asmg-method.md §4), and option resolution.
+"""The paper's per-dataset hyper-parameters of the baselines (docs/method.md §4), and option resolution.
 
 Dataset kinds are those of ``asmg_tf.models.presets``: "tmall", "sobazaar" (also Online Retail), "movielens".
 A method's options are its preset for the data kind, overridden by what the user passes

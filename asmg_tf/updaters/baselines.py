@@ -1,4 +1,4 @@
-"""Registry entries of the paper's baselines (asmg-method.md §4) for ``asmg_tf.updaters.METHODS``."""
+"""Registry entries of the paper's baselines (docs/method.md §4) for ``asmg_tf.updaters.METHODS``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""BU-w, batch update on a sliding window (asmg-method.md §4.2).
+"""BU-w, batch update on a sliding window (docs/method.md §4.2).
 
 Θ_i = one shuffled epoch over D_{i-w+1} ∪ … ∪ D_i, starting from Θ_{i-1} (the previous BU model, Adam state
 included; the pretrained model at the first iteration). Early windows reach into the pretraining periods (i = 11,

@@ -138,7 +138,7 @@ class Context(ModelAccess):
         return load_weights_npz(self.iu_weights_path(i))
 
     def run_iu_chain(self, until: int) -> None:
-        """IU (asmg-method.md §1.1): fine-tune the previous IU model on period i for one shuffled epoch, carrying
+        """IU (docs/method.md §1.1): fine-tune the previous IU model on period i for one shuffled epoch, carrying
         the Adam state, for i = update_start..until. Resumable: each period's weights, the model+optimizer state
         and the compute seconds are kept in the cache."""
         proto = self.protocol

@@ -1,4 +1,4 @@
-"""IncCTR: incremental update with knowledge distillation from the previous model (asmg-method.md §4.4).
+"""IncCTR: incremental update with knowledge distillation from the previous model (docs/method.md §4.4).
 
 Before training on D_i, the previous model Θ_{i-1} scores D_i: ŷ = sigmoid(logit_{i-1}) (temperature 1). Then one
 shuffled epoch from Θ_{i-1} minimises

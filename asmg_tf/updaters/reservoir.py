@@ -12,7 +12,7 @@ chunk pick the same slot the last one wins, which is exactly the sequential algo
 
 SPMF's paper code differs slightly: it draws the acceptances the same way but then evicts |accepted| uniformly
 chosen *old* elements, so elements admitted in the same period never evict each other and early elements of a
-period are over-represented. We keep the exact algorithm (asmg-method.md §4.3 asks for standard reservoir
+period are over-represented. We keep the exact algorithm (docs/method.md §4.3 asks for standard reservoir
 sampling).
 """
 

@@ -1,4 +1,4 @@
-"""SML, sequential meta-learning with a transfer network (Zhang et al. SIGIR 2020; asmg-method.md §4.5).
+"""SML, sequential meta-learning with a transfer network (Zhang et al. SIGIR 2020; docs/method.md §4.5).
 
 The served model is W_i = f(W_{i-1}, Ŵ_i): a ``TransferCNN`` per variable group merges the previous parameters with
 newly learned ones. Per iteration i (the paper's order; ``serve`` then ``observe``):
@@ -177,7 +177,7 @@ def train_step_function(loss_fn, variables: Sequence[tf.Variable], optimizer, el
 
 
 class SML(UpdateMethod):
-    """Options (per data kind, §4.5): ``base_lr``, ``transfer_lr``, ``emb`` [n1, n2, l1] of the table networks,
+    """Per-kind options (docs/method.md §4.5): ``base_lr``, ``transfer_lr``, ``emb`` [n1, n2, l1] of the table networks,
     ``mlp`` [n1, n2] and ``mlp_l1`` (one l1 per dense tensor, in the model's variable order) of the dense-tensor
     networks, ``base_epochs``, ``transfer_epochs``; plus ``row_gather`` (True) and ``seed`` (123, the transfer
     networks' initialisation)."""

@@ -1,4 +1,4 @@
-"""SML-MF: SML on a matrix-factorisation base model with its own pretraining (asmg-method.md §4.6).
+"""SML-MF: SML on a matrix-factorisation base model with its own pretraining (docs/method.md §4.6).
 
 * Pretraining: MF on periods 1..pretrain_end for ``pretrain_epochs`` epochs at ``pretrain_lr``, keeping the epoch
   with the best AUC on the first update period (never a test period); cached under the context's cache folder.

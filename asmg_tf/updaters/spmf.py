@@ -1,4 +1,4 @@
-"""SPMF, sample-based replay from "Streaming ranking based recommender systems" (asmg-method.md §4.3, strategy 2).
+"""SPMF, sample-based replay from "Streaming ranking based recommender systems" (docs/method.md §4.3, strategy 2).
 
 State: two reservoirs of past samples (positives, negatives), seeded with a uniform sample of frac x the
 pretraining samples of each label and kept uniform over the whole stream by reservoir sampling.

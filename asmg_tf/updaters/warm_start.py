@@ -1,6 +1,6 @@
 """A chain of base models that continues from its own previous model: the shape of BU, SPMF and IncCTR.
 
-Θ_i = update(Θ_{i-1}, period i), starting from the pretrained model and its Adam state (asmg-method.md §4: every
+Θ_i = update(Θ_{i-1}, period i), starting from the pretrained model and its Adam state (docs/method.md §4: every
 baseline restores the pretrained checkpoint at the first iteration, then its own previous checkpoint, optimizer
 slots included). Θ_i serves period i + 1.
 """

@@ -1,6 +1,6 @@
 """AsmgGenerator executor: roll the generator one period forward with the library's ASMG method.
 
-Run for span t, in the paper's test-then-train order (asmg-method.md §3.6; the same calls ``run_method`` makes):
+Run for span t, in the paper's test-then-train order (docs/method.md §3.6; the same calls ``run_method`` makes):
 
 1. restore the generator (weights, Adam state, carried hidden states) from the history of span t-1;
 2. ``observe(t-1)``: one epoch of meta-training whose newest target is span t; span t was scored first by the
