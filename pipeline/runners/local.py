@@ -162,7 +162,9 @@ class LocalPipeline:
                 bar.update(1)
                 if progress and not terminal:
                     print(
-                        f"pipeline: span {t} done in {ran[t]:.1f} s ({bar.n}/{len(todo)})", file=sys.stderr, flush=True
+                        f"pipeline: span {t} done in {ran[t]:.1f} s ({len(skipped) + len(ran)}/{len(todo)})",
+                        file=sys.stderr,
+                        flush=True,
                     )
         finally:
             bar.close()
