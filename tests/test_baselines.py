@@ -17,8 +17,8 @@ import tensorflow as tf
 import asmg_tf  # noqa: F401
 from asmg_tf.bench.runner import run_method
 from asmg_tf.data.build import make_period_set
-from asmg_tf.data.synthetic import synthetic_stream
 from asmg_tf.data.interactions import Interactions
+from asmg_tf.data.synthetic import synthetic_stream
 from asmg_tf.generator.row_gather import RowTable
 from asmg_tf.generator.spec import DENSE, TABLE
 from asmg_tf.models import features as F

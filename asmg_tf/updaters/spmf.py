@@ -89,13 +89,14 @@ class SPMF(WarmStartMethod):
     label), ``lr`` (default: the base rate), ``seed``."""
 
     family = "spmf"
+    needs_period_set = True  # the reservoir indexes every sample since period 1
 
     def __init__(self, ctx, **options):
         super().__init__(ctx, **options)
         frac, ratio = self.config["frac"], self.config["ratio"]
         if not 0 < frac <= 1 or ratio < 0:
             raise ValueError(f"spmf: need 0 < frac <= 1 and ratio >= 0, got frac={frac}, ratio={ratio}")
-        self.index = SampleIndex(ctx.periods)
+        self.index = SampleIndex(ctx.period_set())
         end = ctx.protocol.pretrain_end
         self._pretrain = {label: self.index.label_ids(1, end, label) for label in (1.0, 0.0)}
         sizes = {label: int(ids.size * frac) for label, ids in self._pretrain.items()}
