@@ -9,13 +9,14 @@ that need every period at once (``needs_period_set``: SPMF, SML-MF) cannot run h
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Callable
 
 import numpy as np
 
-from asmg_tf.data.periods import PeriodData, Protocol
+from asmg_tf.data.periods import PeriodData, PeriodSet, Protocol
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.training.loop import compile_model, make_optimizer
 from asmg_tf.training.pretrain import new_trainable
@@ -64,6 +65,12 @@ class HistoryContext(ModelAccess):
         self._pretrained_dir = pretrained_dir
         self._cache: dict[int, PeriodData] = {}
 
+    def at_capacity(self, capacity: dict[str, int]) -> HistoryContext:
+        """The same run's context for models of other table sizes (a state saved before the tables grew)."""
+        other = copy.copy(self)
+        other.capacity = dict(capacity)
+        return other
+
     def new_trainable(self, learning_rate: float | None = None):
         return new_trainable(sizes_namespace(self.capacity), self.config, learning_rate=learning_rate)
 
@@ -98,8 +105,30 @@ class HistoryContext(ModelAccess):
             self._cache[t] = self._periods[t]()
         return self._cache[t]
 
-    def period_set(self):
-        raise NotImplementedError("a pipeline run holds only the periods the method declared; not every period")
+    def period_set(self) -> PeriodSet:
+        """Periods 1..t as one ``PeriodSet`` (later periods empty) when this run holds all of them: a method that
+        reads it declares every period in ``carried_inputs`` (SPMF)."""
+        from pipeline.trainer_module import empty_period
+
+        last = max(self._periods)
+        missing = [t for t in range(1, last + 1) if t not in self._periods]
+        if missing:
+            raise NotImplementedError(
+                f"the method reads every period since 1, but this run holds {sorted(self._periods)}; it must declare "
+                "them in carried_inputs"
+            )
+        periods = [self.period(t) for t in range(1, last + 1)]
+        periods += [empty_period() for _ in range(last, self.protocol.num_periods)]
+        return PeriodSet(
+            name="pipeline",
+            kind=self.kind,
+            periods=periods,
+            num_users=self.capacity["users"],
+            num_items=self.capacity["items"],
+            num_categories=self.capacity["categories"],
+            item_categories=self.item_categories,
+            protocol=self.protocol,
+        )
 
     def cache_path(self, name: str) -> str:
         raise NotImplementedError("a pipeline run has no cache shared between runs; state goes into artifacts")

@@ -45,7 +45,7 @@ def iu_seed(config: TrainConfig, span: int) -> int:
     return period_seed(config.seed, span)
 
 
-def _empty() -> PeriodData:
+def empty_period() -> PeriodData:
     import numpy as np
 
     z = np.zeros(0, np.int32)
@@ -76,7 +76,7 @@ def pretraining_periods(uri: str, meta: dict, current: PeriodData, table, protoc
         elif t == protocol.update_start:
             periods.append(current)
         else:
-            periods.append(_empty())
+            periods.append(empty_period())
     cap = meta["capacity"]
     return PeriodSet(
         name="pipeline",

@@ -332,7 +332,7 @@ def test_generator_component_runs_asmg_plus_with_its_comparisons_in_the_history(
     assert extra["served"]["5"] == info["candidate"]
 
 
-@pytest.mark.parametrize("name", ["iu", "bu3", "incctr", "asmg_plus", "sml"])
+@pytest.mark.parametrize("name", ["iu", "bu3", "incctr", "spmf", "asmg_plus", "sml"])
 def test_every_method_runs_in_the_pipeline_through_the_library_step(chain, tmp_path, name):
     """Spans 3-5 (the pretraining run, a warm-started run, a run whose item table grew) through the generator
     executor with each kind of method: the served model, the carried inputs and the restored state."""
@@ -357,6 +357,8 @@ def test_every_method_runs_in_the_pipeline_through_the_library_step(chain, tmp_p
         assert info["method"] == name and t in info["iu_spans"]  # the next TestThenTrain scores this span's IU
         if name == "bu3":  # the next window: periods t-1 and t (t+1 comes with the next run)
             assert info["data_spans"] == [t - 1, t]
+        if name == "spmf":  # its reservoir indexes every sample since period 1
+            assert info["data_spans"] == list(range(1, t + 1))
     iu = {t: model_io.load_weights(chain["model"][t].uri) for t in (3, 4, 5)}
     changed = lambda a, b: any(not np.allclose(a[k], b[k]) for k in a)  # noqa: E731
     if name == "iu":
@@ -391,9 +393,9 @@ def test_pipeline_refuses_methods_that_need_every_period():
     from pipeline.components.generator.executor import check_method, pipeline_methods
 
     assert {"iu", "bu3", "bu_full", "incctr", "sml", "asmg_plus", "asmg_gru_multi"} <= set(pipeline_methods())
-    for name in ("spmf", "sml_mf"):
-        with pytest.raises(ValueError, match="every period at once"):
-            check_method(name)
+    assert "spmf" in pipeline_methods()
+    with pytest.raises(ValueError, match="every period at once"):
+        check_method("sml_mf")
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         check_method("nope")
 

@@ -64,7 +64,7 @@ class SMLMF(SML):
     """Options (per data kind): ``pretrain_lr``, ``pretrain_epochs``, ``base_lr``, ``transfer_lr``,
     ``emb`` [n1, n2, l1], ``base_epochs``, ``transfer_epochs``; plus ``row_gather`` (True)."""
 
-    needs_period_set = True  # pretrains its own MF model on the pretraining periods
+    needs_period_set = True  # pretrains its own MF model on the pretraining periods (asmg bench only)
 
     family = "sml_mf"
 

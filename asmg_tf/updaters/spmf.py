@@ -89,7 +89,6 @@ class SPMF(WarmStartMethod):
     label), ``lr`` (default: the base rate), ``seed``."""
 
     family = "spmf"
-    needs_period_set = True  # the reservoir indexes every sample since period 1
 
     def __init__(self, ctx, **options):
         super().__init__(ctx, **options)
@@ -125,6 +124,10 @@ class SPMF(WarmStartMethod):
             chosen.append(negatives[rng.choice(negatives.size, size=k_neg, replace=False)])
         ids = np.concatenate(chosen)
         return ids[np.lexsort((rng.random(ids.size), self.index.period_of(ids)))]
+
+    def carried_inputs(self, i: int) -> tuple[list[int], list[int]]:
+        """Every period so far: the reservoir holds ids of samples since period 1 (``ctx.period_set()``)."""
+        return [], list(range(1, i + 1))
 
     def update(self, i: int) -> None:
         rng = np.random.default_rng([self.config["seed"], i])

@@ -9,8 +9,8 @@ the TestThenTrain component before the Trainer and this component ran):
    between serve and observe, as the bench saves it) and the IU models and periods it declared it will read
    (``UpdateMethod.carried_inputs``).
 
-Every method of ``asmg bench`` runs here by the same name, except those that read every period at once (SPMF,
-SML-MF: ``needs_period_set``). The method's model may be pushed (``deploy`` = 1) once the method has run
+Every method of ``asmg bench`` runs here by the same name, except SML-MF (``needs_period_set``: its own matrix
+factorisation model is pretrained on every pretraining period and cannot grow with the base model's tables). The method's model may be pushed (``deploy`` = 1) once the method has run
 ``warmup`` rounds (default: the paper's protocol, from iteration ``test_start`` on); the BlessingGate decides.
 """
 
@@ -58,7 +58,7 @@ def check_method(name: str) -> None:
         raise ValueError(f"unknown method {name!r}; the pipeline runs {', '.join(pipeline_methods())}")
     if _needs_period_set(METHODS[name]):
         raise ValueError(
-            f"{name} reads every period at once (its replay/pretraining indexes all samples since period 1), which "
+            f"{name} reads every period at once and keeps a model of its own that cannot grow with the tables, which "
             f"one pipeline run does not hold; compare it with `asmg bench`. The pipeline runs {', '.join(pipeline_methods())}"
         )
 
@@ -88,7 +88,7 @@ class Executor(base_executor.BaseExecutor):
         method = make_method(name, ctx, **options)
         state = MethodState(os.path.join(history.uri, GENERATOR_DIR)) if history else None
         if state is not None and state.exists():
-            old_ctx = lambda: HistoryContext(protocol, config, history.capacity, None, {}, {}, kind=kind)  # noqa: E731
+            old_ctx = ctx.at_capacity(history.capacity)
             grow = None if history.capacity == capacity else _growing_reader(name, options, old_ctx, config, span)
             open_method(method, state, read=grow)
         else:  # before its first serve a method is its seeded initial state: nothing was kept
@@ -197,7 +197,7 @@ def _growing_reader(name: str, options: dict, old_ctx, config: TrainConfig, span
     makes them, zero Adam slots); state whose shapes do not depend on the tables is copied as it is."""
 
     def read(directory: str, method) -> None:
-        old = make_method(name, old_ctx(), **options)
+        old = make_method(name, old_ctx, **options)
         old.restore(MethodState(directory).read()["extra_state"])
         read_checkpoint(directory, **old.trackables())
         new_items, old_items = method.trackables(), old.trackables()
