@@ -126,6 +126,9 @@ def create_pipeline(
     """
     if resolution not in RESOLUTIONS:
         raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+    from pipeline.components.generator.executor import check_method
+
+    check_method(method)  # an unknown name, or one that needs every period at once, fails here, not in a run
     if resolution == "span" and span is None:
         raise ValueError("resolution='span' resolves the previous span's artifacts: pass span=")
     proto = Protocol(**(protocol or {}))
@@ -211,6 +214,7 @@ def create_pipeline(
             warmup_periods=warmup_periods,
             protocol=protocol_dict,
             train_config=train,
+            data_kind=data_kind,
         )
         gate = BlessingGate(
             evaluation=metrics.outputs["evaluation"],

@@ -6,8 +6,8 @@ Layout (a ``File`` artifact, see ``pipeline.artifacts``)::
                               meta-training rounds so far, what was served, timings
     iu/weights_<t>.npz        the IU models of the generator's next windows (the last k; all for k = "full")
     data/period_<t>.npz       the periods its next meta-training targets (all but the one still to come)
-    generator/                the generator's checkpoint (weights, Adam slots, carried hidden states, counters)
-    generator/extra_state.json
+    generator/                the method's state (``asmg_tf.updaters.step.MethodState``: checkpoint + state.json),
+                              saved between serve(t) and observe(t)
     generated.npz             the generated weights of this run, when there are any (the next run scores them)
 
 What was served is not kept here: the pusher decides it after this component (``BlessingGate``), and the next run
@@ -29,7 +29,6 @@ from pipeline.examples import load_period_npz, save_period_npz
 FILE = "history.json"
 FORMAT = "asmg-history/1"
 GENERATOR_DIR = "generator"
-EXTRA_STATE = "extra_state.json"
 GENERATED = "generated.npz"
 
 
@@ -85,8 +84,11 @@ class History:
         return os.path.join(self.uri, GENERATOR_DIR)
 
     def extra_state(self) -> dict | None:
-        path = os.path.join(self.generator_dir, EXTRA_STATE)
-        return S.read_json(path) if os.path.exists(path) else None
+        """The method's ``extra_state()`` as saved (None before its first serve)."""
+        from asmg_tf.updaters.step import MethodState
+
+        state = MethodState(self.generator_dir)
+        return state.read()["extra_state"] if state.exists() else None
 
 
 def write_history(

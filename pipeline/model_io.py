@@ -9,6 +9,7 @@ Layout (the Trainer's ``fn_args.serving_model_dir`` is ``<uri>/Format-Serving``)
     asmg/model.json           role ("iu" or "generated"), span, table capacities, the ranker's config
     asmg/weights.npz          trainable weights at full capacity (name -> array)
     asmg/iu_state/            the IU model *and* its Adam state after this span: where the next IU warm-starts
+    asmg/pretrained/          (the pretraining run's IU model only) the pretrained model and Adam state
 
 Every Model the pipeline writes carries ``asmg/iu_state`` of the same run's IU model (see ``pipeline.artifacts``).
 """
@@ -36,6 +37,13 @@ INFO = "model.json"
 WEIGHTS = "weights.npz"
 IU_STATE = "iu_state"
 VOCAB_ASSETS = os.path.join("assets.extra", "asmg_vocab")
+
+
+PRETRAINED = "pretrained"
+
+
+def pretrained_dir(uri: str) -> str:
+    return os.path.join(uri, ASMG_DIR, PRETRAINED)
 
 
 def serving_dir(uri: str) -> str:

@@ -3,7 +3,8 @@
 Run for span t (docs/method.md §1.3, §1.1; the same library calls ``asmg bench`` makes):
 
 * t = update_start (no previous model): pretrain on the pretraining spans for ``pretrain_epochs`` epochs, keeping
-  the epoch (weights and Adam state) with the best AUC on span t (``asmg_tf.training.pretrain``); then IU on span t;
+  the epoch (weights and Adam state) with the best AUC on span t (``asmg_tf.training.pretrain``), saved as
+  ``asmg/pretrained`` (where other update methods start); then IU on span t;
 * t > update_start: restore the previous IU model *and* its Adam state from ``fn_args.base_model`` (the IU state
   every pipeline Model carries, never the generated weights), enlarge the tables if the vocabulary outgrew them,
   then IU: one shuffled epoch on span t (seed ``seed * 1000 + t``, as ``Context.run_iu_chain``).
@@ -25,6 +26,7 @@ from asmg_tf.data.periods import HIST_LEN, PeriodData, PeriodSet, Protocol
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.training.loop import period_seed, train_epoch
 from asmg_tf.training.pretrain import new_trainable, pretrain
+from asmg_tf.training.state import write_checkpoint
 from pipeline import model_io
 from pipeline import state as S
 from pipeline.examples import read_period
@@ -43,21 +45,27 @@ def iu_seed(config: TrainConfig, span: int) -> int:
     return period_seed(config.seed, span)
 
 
-def _empty() -> PeriodData:
+def empty_period() -> PeriodData:
     import numpy as np
 
     z = np.zeros(0, np.int32)
     return PeriodData(z, z, np.zeros((0, HIST_LEN), np.int32), z, np.zeros(0, np.float32), np.zeros(0, np.int64))
 
 
-def pretraining_periods(uri: str, meta: dict, current: PeriodData, table, protocol: Protocol) -> PeriodSet:
-    """The pretraining spans (from the ``pretrain`` split) and span ``update_start`` as a ``PeriodSet``: the periods
-    ``asmg_tf.training.pretrain`` reads; later periods are empty placeholders."""
+def pretrain_span_files(uri: str) -> dict[int, list[str]]:
+    """Span -> its example files in the ``pretrain`` split of the pretraining run's examples."""
     files: dict[int, list[str]] = {}
     for f in S.split_files(uri, "pretrain"):
         m = PRETRAIN_FILE.match(os.path.basename(f))
         if m:
             files.setdefault(int(m.group(1)), []).append(f)
+    return files
+
+
+def pretraining_periods(uri: str, meta: dict, current: PeriodData, table, protocol: Protocol) -> PeriodSet:
+    """The pretraining spans (from the ``pretrain`` split) and span ``update_start`` as a ``PeriodSet``: the periods
+    ``asmg_tf.training.pretrain`` reads; later periods are empty placeholders."""
+    files = pretrain_span_files(uri)
     missing = [t for t in protocol.pretrain_periods if t not in files]
     if missing:
         raise ValueError(f"span {meta['span']} pretrains, but its examples hold no pretraining spans {missing}")
@@ -68,7 +76,7 @@ def pretraining_periods(uri: str, meta: dict, current: PeriodData, table, protoc
         elif t == protocol.update_start:
             periods.append(current)
         else:
-            periods.append(_empty())
+            periods.append(empty_period())
     cap = meta["capacity"]
     return PeriodSet(
         name="pipeline",
@@ -112,6 +120,9 @@ def run_fn(fn_args) -> None:
         )
         info["pretrain"] = {"epochs": result.epochs, "best_epoch": result.best_epoch}
         info["pretrain_seconds"] = time.perf_counter() - start
+        # the pretrained state, before IU touches it: update methods other than IU start from it (BU, IncCTR, ...)
+        out = os.path.dirname(fn_args.serving_model_dir.rstrip("/"))
+        write_checkpoint(model_io.pretrained_dir(out), model=model, optimizer=optimizer)
     else:
         previous = os.path.dirname(fn_args.base_model.rstrip("/"))
         prev_span = model_io.read_info(previous)["span"]

@@ -106,7 +106,8 @@ def test_runs_records_comparisons_and_serves_exactly_iu_when_it_falls_back(ctx, 
     assert [r["iteration"] for r in summary["per_period"]] == list(range(proto.update_start + 2, proto.test_end + 1))
     with open(tmp_path / "methods" / "asmg_plus" / "progress.json") as f:
         extra = json.load(f)["extra_state"]
-    assert sorted(map(int, extra["comparisons"])) == [r["iteration"] for r in summary["per_period"]]
+    # the state is saved between serve(i) and observe(i): the last iteration is served, never observed
+    assert sorted(map(int, extra["comparisons"])) == [r["iteration"] for r in summary["per_period"]][:-1]
     assert set(extra["served"].values()) <= {"generated", "iu"}
     # each comparison is a real evaluation of both models on period i + 1
     for i, c in extra["comparisons"].items():
@@ -269,10 +270,10 @@ def test_selection_table_renders_every_candidate_per_dataset():
 
 def test_a_setting_missing_from_an_older_saved_run_means_it_was_off(ctx, tmp_path):
     run_method("asmg_plus", ctx, str(tmp_path), options={"normalize": False}, until=ctx.protocol.test_start)
-    progress = tmp_path / "methods" / "asmg_plus" / "progress.json"
-    saved = json.loads(progress.read_text())
+    state = tmp_path / "methods" / "asmg_plus" / "state" / "state.json"  # the saved state (progress.json copies it)
+    saved = json.loads(state.read_text())
     del saved["extra_state"]["config"]["normalize"]  # as written before the option existed
-    progress.write_text(json.dumps(saved))
+    state.write_text(json.dumps(saved))
     with pytest.raises(ValueError, match="resume with the same options"):
         run_method("asmg_plus", ctx, str(tmp_path), options={"normalize": True})
     summary = run_method("asmg_plus", ctx, str(tmp_path), options={"normalize": False})

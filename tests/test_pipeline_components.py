@@ -296,7 +296,9 @@ def test_generator_rolls_its_history_and_deploys_after_warmup(chain):
     assert h.info["iu_spans"] == [4, 5] and h.info["data_spans"] == [5] and h.info["meta_rounds"] == 1
     assert not os.path.exists(os.path.join(h.uri, "served.npz"))  # what was served is the push's, not kept here
     assert os.path.exists(os.path.join(h.generator_dir, "ckpt.index"))
-    assert History.load(chain["history"][4].uri).extra_state() is None  # not meta-trained yet: nothing to keep
+    # span 4 served first (not meta-trained yet): its state is the one saved between serve(4) and observe(4)
+    assert History.load(chain["history"][3].uri).extra_state() is None  # nothing served at span 3
+    assert History.load(chain["history"][4].uri).extra_state()["meta_seconds"] == {}
 
 
 def test_generator_component_runs_asmg_plus_with_its_comparisons_in_the_history(chain, tmp_path):
@@ -329,6 +331,74 @@ def test_generator_component_runs_asmg_plus_with_its_comparisons_in_the_history(
         "iu",
     ]
     assert extra["served"]["5"] == info["candidate"]
+
+
+@pytest.mark.parametrize("name", ["iu", "bu3", "incctr", "spmf", "asmg_plus", "sml"])
+def test_every_method_runs_in_the_pipeline_through_the_library_step(chain, tmp_path, name):
+    """Spans 3-5 (the pretraining run, a warm-started run, a run whose item table grew) through the generator
+    executor with each kind of method: the served model, the carried inputs and the restored state."""
+    from asmg_tf.models.presets import TrainConfig
+    from asmg_tf.training.loop import period_seed, train_epoch
+    from pipeline.components.generator.executor import Executor as Generator
+    from pipeline.generator_context import HistoryContext
+    from pipeline.history import History
+
+    history, generated = None, {}
+    for t in range(PROTOCOL.update_start, 6):
+        g = _artifact(standard_artifacts.Model, tmp_path / f"generated{t}")
+        h = _artifact(File, tmp_path / f"history{t}")
+        Generator().Do(
+            {"model": [chain["model"][t]], "examples": [chain["examples"][t]], "history": [history] if history else []},
+            {"generated_model": [g], "updated_history": [h]},
+            {"method": name, "method_options": "{}", "warmup_periods": 1, "protocol": json.dumps(PROTO),
+             "train_config": json.dumps(TRAIN), "data_kind": "tmall"},
+        )  # fmt: skip
+        history, generated[t] = h, model_io.load_weights(g.uri)
+        info = History.load(h.uri).info
+        assert info["method"] == name and t in info["iu_spans"]  # the next TestThenTrain scores this span's IU
+        if name == "bu3":  # the next window: periods t-1 and t (t+1 comes with the next run)
+            assert info["data_spans"] == [t - 1, t]
+        if name == "spmf":  # its reservoir indexes every sample since period 1
+            assert info["data_spans"] == list(range(1, t + 1))
+    iu = {t: model_io.load_weights(chain["model"][t].uri) for t in (3, 4, 5)}
+    changed = lambda a, b: any(not np.allclose(a[k], b[k]) for k in a)  # noqa: E731
+    if name == "iu":
+        for t in (3, 4, 5):
+            assert all(np.array_equal(generated[t][k], iu[t][k]) for k in iu[t])
+        return
+    assert changed(generated[4], generated[3]) and changed(generated[5], generated[4])
+    if name == "bu3":  # span 3: the pretrained model (Adam state included) + one epoch on periods 1-3
+        meta = S.read_period_meta(chain["examples"][3].uri)
+        ctx = HistoryContext(
+            PROTOCOL, TrainConfig(**TRAIN), meta["capacity"], S.category_table(chain["examples"][3].uri, meta), {},
+            {}, pretrained_dir=model_io.pretrained_dir(chain["model"][3].uri),
+        )  # fmt: skip
+        model, _ = ctx.pretrained()
+        periods = [read_period(f) for _, f in sorted(_pretrain_files(chain["examples"][3].uri).items())]
+        data = type(periods[0]).concat([*periods, read_period(S.split_files(chain["examples"][3].uri, "period"))])
+        train_epoch(model, data, ctx.item_categories, TrainConfig(**TRAIN).batch_size, shuffle=True,
+                    seed=period_seed(TrainConfig(**TRAIN).seed, 3))  # fmt: skip
+        for key, value in get_weights(model).items():
+            np.testing.assert_allclose(generated[3][key], value, atol=1e-6)
+    if name != "asmg_plus":  # its own model, not IU's (asmg_plus may serve the IU candidate)
+        assert changed(generated[5], iu[5])
+
+
+def _pretrain_files(uri):
+    from pipeline.trainer_module import pretrain_span_files
+
+    return pretrain_span_files(uri)
+
+
+def test_pipeline_refuses_methods_that_need_every_period():
+    from pipeline.components.generator.executor import check_method, pipeline_methods
+
+    assert {"iu", "bu3", "bu_full", "incctr", "sml", "asmg_plus", "asmg_gru_multi"} <= set(pipeline_methods())
+    assert "spmf" in pipeline_methods()
+    with pytest.raises(ValueError, match="every period at once"):
+        check_method("sml_mf")
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        check_method("nope")
 
 
 def test_test_then_train_scores_the_previous_models_on_the_new_span(chain):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from collections.abc import Callable
 
 from asmg_tf.files import write_json
-from asmg_tf.training.state import read_checkpoint, write_checkpoint
 from asmg_tf.updaters import Context, make_method
+from asmg_tf.updaters.step import MethodState, open_method, step
 
 
 def run_method(
@@ -24,47 +22,39 @@ def run_method(
 ) -> dict:
     """Run method ``name`` over its iterations; returns ``{"per_period": [...], "seconds": float, ...}``.
 
-    After each iteration the per-period results and the method's state are written atomically under
-    ``out_dir/methods/<name>/``; a later call with the same ``out_dir`` resumes after the last finished iteration.
-    ``until`` stops after that iteration (e.g. the last warm-up iteration, to select settings without touching
-    the test periods).
+    Each iteration is the library's one step (``asmg_tf.updaters.step``: observe the previous iteration, serve this
+    one, save the method's state atomically), then the served model is scored on the next period and the row is
+    written to ``out_dir/methods/<name>/progress.json``; a later call with the same ``out_dir`` resumes after the
+    last finished iteration. ``until`` stops after that iteration (e.g. the last warm-up iteration, to select
+    settings without touching the test periods). A row's ``seconds`` are its step's (observe i-1 + serve i).
     """
     proto = ctx.protocol
     method = make_method(name, ctx, **(options or {}))
     mdir = os.path.join(out_dir, "methods", name)
     os.makedirs(mdir, exist_ok=True)
     progress_path = os.path.join(mdir, "progress.json")
-    state_dir = os.path.join(mdir, "state")
-    if os.path.exists(progress_path):
-        with open(progress_path) as f:
-            progress = json.load(f)
-        method.restore(progress.get("extra_state", {}))
-        if method.trackables():
-            read_checkpoint(state_dir, **method.trackables())
-    else:
-        progress = {"per_period": [], "last_iteration": None}
-        method.start()
+    state = MethodState(os.path.join(mdir, "state"))
+    if os.path.exists(progress_path) and not state.exists():
+        raise ValueError(
+            f"{mdir} was written by an older asmg (its state was saved after observe, not before): run into a new "
+            "--out (the periods, the pretrained model and the IU chain stay cached)"
+        )
+    # the state holds the rows scored so far, saved with it atomically: the one source of where this run stands
+    progress = state.record if open_method(method, state) else {"per_period": [], "last_iteration": None}
     first = method.first_iteration() if progress["last_iteration"] is None else progress["last_iteration"] + 1
     last = proto.test_end if until is None else min(until, proto.test_end)
+    if method.uses_iu_chain:  # an explicit stage (cached, resumable), never a side effect of reading a model
+        ctx.run_iu_chain(last)
     if on_start:  # (iterations this method serves, iterations already done)
         on_start(last - method.first_iteration() + 1, len(progress["per_period"]))
     for i in range(first, last + 1):
-        start = time.perf_counter()
-        method.reported_seconds = None
-        model = method.serve(i)
-        serve_seconds = time.perf_counter() - start
-        metrics = ctx.evaluate(model, i + 1)
-        start_obs = time.perf_counter()
-        method.observe(i)
-        wall = serve_seconds + time.perf_counter() - start_obs
-        seconds = method.reported_seconds if method.reported_seconds is not None else wall
-        row = {"iteration": i, "auc": metrics["auc"], "logloss": metrics["logloss"], "seconds": seconds}
+        result = step(method, i)
+        metrics = ctx.evaluate(result.model, i + 1)
+        row = {"iteration": i, "auc": metrics["auc"], "logloss": metrics["logloss"], "seconds": result.seconds}
         progress["per_period"].append(row)
         progress["last_iteration"] = i
-        progress["extra_state"] = method.extra_state()
-        if method.trackables():
-            write_checkpoint(state_dir, **method.trackables())
-        write_json(progress_path, progress)
+        state.save(method, i, record=progress)
+        write_json(progress_path, {**progress, "extra_state": method.extra_state()})  # a readable copy
         if on_iteration:
             on_iteration(i, row)
     return summarize(progress["per_period"], proto.test_iterations)

@@ -29,18 +29,22 @@ def create_slots(model: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer
     optimizer._create_all_weights(model.trainable_variables)  # noqa: SLF001 (legacy OptimizerV2 has no public hook)
 
 
-def write_checkpoint(directory: str, **trackables) -> str:
-    """Write ``tf.train.Checkpoint(**trackables)`` into ``directory`` atomically.
+def write_checkpoint(directory: str, *, files: dict[str, str] | None = None, **trackables) -> str:
+    """Write ``tf.train.Checkpoint(**trackables)`` (and ``files``: name -> text) into ``directory`` atomically.
 
-    The checkpoint is written into a temporary sibling folder that is renamed into place, so ``directory`` either
-    holds a complete earlier checkpoint or the complete new one, never a half-written mix.
+    Everything is written into a temporary sibling folder that is renamed into place, so ``directory`` either
+    holds a complete earlier checkpoint or the complete new one, never a half-written mix (the files included).
     """
     directory = os.path.abspath(directory)
     parent = os.path.dirname(directory)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-ckpt-", dir=parent)
     try:
-        tf.train.Checkpoint(**trackables).write(os.path.join(tmp, "ckpt"))
+        if trackables:
+            tf.train.Checkpoint(**trackables).write(os.path.join(tmp, "ckpt"))
+        for name, text in (files or {}).items():
+            with open(os.path.join(tmp, name), "w") as f:
+                f.write(text)
         old = None
         if os.path.exists(directory):
             old = directory + ".old"

@@ -105,6 +105,7 @@ class ASMG(UpdateMethod):
 
     variants: dict[str, dict] = VARIANTS
     allowed_options: tuple[str, ...] = OPTIONS
+    uses_iu_chain = True
 
     def __init__(self, ctx, variant: str = "asmg_gru_multi", **options):
         super().__init__(ctx, **options)
@@ -151,6 +152,8 @@ class ASMG(UpdateMethod):
             normalize=cfg.normalize,
         )
         self._state = GeneratorState(generator, make_optimizer(cfg.lr), carry_state=cfg.carry_state)
+        # Adam's (zero) slots exist from the start, so a state saved before the first meta step restores exactly
+        self._state.ensure_slots()
         self._trainer = MetaTrainer(self._template, generator, self._state.optimizer, row_gather=cfg.row_gather)
 
     def _iu_weights(self, t: int) -> dict:
@@ -167,6 +170,12 @@ class ASMG(UpdateMethod):
         generated = self._state.generator.generate(self._window[1], self._state.initial_state())
         set_weights(self._serving, generated)
         return self._serving
+
+    def carried_inputs(self, i: int) -> tuple[list[int], list[int]]:
+        """The IU models of the window at i (the next window is the same shifted by one; all for k = "full") and the
+        meta-training targets at i that exist (observe(i) needs them, the newest comes with period i+1)."""
+        at = max(i, self.first_iteration())
+        return [t for t in self.window_periods(at) if t <= i], [t for t in self.targets(at)[0] if t <= i]
 
     def targets(self, i: int) -> tuple[list[int], list[int], list[float]]:
         """(target periods, 0-based window steps, loss weights) of iteration i; zero-weight steps are dropped."""
@@ -219,7 +228,6 @@ class ASMG(UpdateMethod):
             self.variant, None if saved is None else {**defaults, **saved}, _as_json(dataclasses.asdict(self.config))
         )
         self.start()
-        self._state.ensure_slots()
         self.meta_seconds = dict(extra_state.get("meta_seconds", {}))
 
 

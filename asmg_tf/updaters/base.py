@@ -7,8 +7,9 @@ The protocol calls, for each iteration i (train on period i, serve period i+1):
     method.observe(i)              # D_{i+1} has been scored: methods that learn from it (ASMG, SML) train now
 
 This is the test-then-train order of the paper (docs/method.md §3.6, §8.2): nothing trains on D_{i+1} before
-it has been scored. After ``observe`` the runner checkpoints ``trackables()`` and ``extra_state()``, so an
-interrupted run resumes at the next iteration.
+it has been scored. Both runners drive it through ``asmg_tf.updaters.step``, which saves ``trackables()`` and
+``extra_state()`` between ``serve(i)`` and ``observe(i)``: a method must continue correctly from a restore there.
+A method reads only what ``MethodContext`` (``asmg_tf.updaters.context``) declares.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import tensorflow as tf
 
 if TYPE_CHECKING:
-    from asmg_tf.updaters.context import Context
+    from asmg_tf.updaters.context import MethodContext
 
 
 class UpdateMethod(abc.ABC):
@@ -27,8 +28,12 @@ class UpdateMethod(abc.ABC):
 
     #: registry name, e.g. "iu"
     name: str = ""
+    #: reads the IU chain (``ctx.iu_weights``): the bench runs the chain as a stage before the method
+    uses_iu_chain: bool = False
+    #: reads every period at once (``ctx.period_set()``): runs where all periods are at hand (asmg bench)
+    needs_period_set: bool = False
 
-    def __init__(self, ctx: Context, **options: Any):
+    def __init__(self, ctx: MethodContext, **options: Any):
         self.ctx = ctx
         self.options = options
         #: compute seconds of the last iteration when the method knows better than wall time (e.g. cached work)
@@ -47,6 +52,11 @@ class UpdateMethod(abc.ABC):
 
     def observe(self, i: int) -> None:
         """Called after the served model was scored on period ``i + 1``; may learn from that period."""
+
+    def carried_inputs(self, i: int) -> tuple[list[int], list[int]]:
+        """(IU models, data periods), among those of periods <= i, that iterations after i will read: what a pipeline
+        run passes on to the next (the next run brings period i+1 and its IU model itself). Default: none."""
+        return [], []
 
     def trackables(self) -> dict[str, tf.Module]:
         """TensorFlow objects (models, optimizers, variables) whose state must survive a restart."""

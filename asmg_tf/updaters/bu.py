@@ -30,9 +30,13 @@ class BatchUpdate(WarmStartMethod):
         w = self.config["window"]
         return range(1 if w == FULL else max(1, i - w + 1), i + 1)
 
+    def carried_inputs(self, i: int) -> tuple[list[int], list[int]]:
+        """The next window's periods that exist at i (all of them for ``window="full"``)."""
+        return [], [t for t in self.window_periods(i + 1) if t <= i]
+
     def update(self, i: int) -> None:
         periods = self.window_periods(i)
-        data = self.ctx.periods.periods_range(periods[0], periods[-1])
+        data = self.ctx.periods_range(periods[0], periods[-1])
         self.ctx.train_epoch(self.model, data, shuffle=True, seed=self.seed(i))
 
 

@@ -1,17 +1,24 @@
-"""What every update method in one bench run shares: the periods, the settings, the pretrained model and the
-IU chain (ASMG reads IU checkpoints, it never changes them)."""
+"""What an update method may use (``MethodContext``), and the bench's implementation of it (``Context``).
+
+``MethodContext`` is the whole contract between a method and whatever runs it: ``asmg bench`` (``Context``: every
+period of a ``PeriodSet``, a cached pretrained model and IU chain) and the TFX pipeline
+(``pipeline.generator_context.HistoryContext``: what this run's artifacts and the history artifact hold). A method
+reads nothing else. The IU chain is an explicit stage (``Context.run_iu_chain``, run before the methods that read
+it); reading an IU model that does not exist is an error, never a side effect that trains one.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+import typing
 from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
-from asmg_tf.data.periods import PeriodSet
+from asmg_tf.data.periods import PeriodData, PeriodSet, Protocol
 from asmg_tf.files import write_json
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.weights import get_weights, load_weights_npz, save_weights_npz, set_weights
@@ -22,9 +29,62 @@ from asmg_tf.training.state import read_checkpoint, write_checkpoint
 Log = Callable[[str], None]
 
 
+class MethodContext(typing.Protocol):
+    """What an update method may read. ``period``/``periods_range`` return only periods the protocol lets it see
+    (up to the one it is training on, and i+1 in ``observe(i)``)."""
+
+    protocol: Protocol
+    config: TrainConfig  # the base model's training settings (learning rate, batch size, seed, ...)
+    item_categories: np.ndarray | None  # [items, C] category ids, -1 padded; None without categories
+    kind: str  # the data kind of the paper's presets: tmall, sobazaar or movielens
+    log: Log  # progress messages
+
+    def period(self, t: int) -> PeriodData: ...
+
+    def periods_range(self, first: int, last: int) -> PeriodData: ...
+
+    def new_trainable(self, learning_rate: float | None = None) -> tuple[tf.keras.Model, tf.keras.optimizers.Optimizer]:
+        """A fresh (model, optimizer) pair of the base architecture at this run's table sizes."""
+
+    def pretrained(self, learning_rate: float | None = None) -> tuple[tf.keras.Model, tf.keras.optimizers.Optimizer]:
+        """(model, optimizer) at the pretrained state, Adam slots included (read once, at ``start()``)."""
+
+    def iu_weights(self, t: int) -> dict[str, np.ndarray]:
+        """The IU model after training on period t (it must exist: the runner makes the chain first)."""
+
+    def iu_model(self, i: int, model: tf.keras.Model | None = None) -> tf.keras.Model: ...
+
+    def iu_seconds(self, i: int) -> float | None:
+        """The compute seconds of IU's epoch on period i, when known."""
+
+    def evaluate(self, model: tf.keras.Model, t: int) -> dict[str, float]: ...
+
+    def train_epoch(self, model: tf.keras.Model, data: PeriodData, *, shuffle: bool = True, seed: int | None = None,
+                    batch_size: int | None = None) -> float: ...  # fmt: skip
+
+    def period_set(self) -> PeriodSet:
+        """Every period at once, for methods that index all samples (``UpdateMethod.needs_period_set``: SPMF's
+        reservoir, SML-MF's own pretraining). A context that holds only some periods raises ``NotImplementedError``."""
+
+    def cache_path(self, name: str) -> str:
+        """A folder where a method may keep work reused by later runs on the same data (SML-MF's MF pretraining)."""
+
+
 class ModelAccess:
-    """``evaluate`` and ``iu_model`` for any context that has ``new_trainable()``, ``iu_weights(i)``, ``period(t)``
-    and ``item_categories`` (the bench's ``Context`` and the pipeline's ``HistoryContext``)."""
+    """The ``MethodContext`` members that follow from the others (``new_trainable()``, ``iu_weights(i)``,
+    ``period(t)``, ``item_categories``, ``config``), shared by the bench's ``Context`` and the pipeline's
+    ``HistoryContext``."""
+
+    def periods_range(self, first: int, last: int) -> PeriodData:
+        """Periods first..last as one ``PeriodData`` (in order)."""
+        return PeriodData.concat([self.period(t) for t in range(first, last + 1)])
+
+    def train_epoch(
+        self, model: tf.keras.Model, data, *, shuffle: bool = True, seed: int | None = None, batch_size=None
+    ):
+        return train_epoch(
+            model, data, self.item_categories, batch_size or self.config.batch_size, shuffle=shuffle, seed=seed
+        )
 
     def evaluate(self, model: tf.keras.Model, t: int) -> dict[str, float]:
         """AUC and LogLoss of ``model`` on period ``t``."""
@@ -76,15 +136,21 @@ class Context(ModelAccess):
     def item_categories(self) -> np.ndarray | None:
         return self.periods.item_categories
 
+    @property
+    def kind(self) -> str:
+        return self.periods.kind
+
     def period(self, t: int):
         return self.periods.period(t)
 
-    def train_epoch(
-        self, model: tf.keras.Model, data, *, shuffle: bool = True, seed: int | None = None, batch_size=None
-    ):
-        return train_epoch(
-            model, data, self.item_categories, batch_size or self.config.batch_size, shuffle=shuffle, seed=seed
-        )
+    def periods_range(self, first: int, last: int) -> PeriodData:
+        return self.periods.periods_range(first, last)
+
+    def period_set(self) -> PeriodSet:
+        return self.periods
+
+    def cache_path(self, name: str) -> str:
+        return os.path.join(self.cache_dir, name)
 
     def new_trainable(self, learning_rate: float | None = None):
         """A fresh (model, optimizer) pair of the base architecture."""
@@ -132,10 +198,15 @@ class Context(ModelAccess):
         return {"done": 0, "seconds": {}}
 
     def iu_weights(self, i: int) -> dict[str, np.ndarray]:
-        """Weights of the IU model after training on period ``i`` (runs the chain up to ``i`` if needed)."""
+        """Weights of the IU model after training on period ``i`` (the chain must have reached ``i``)."""
         if not os.path.exists(self.iu_weights_path(i)):
-            self.run_iu_chain(i)
+            raise FileNotFoundError(
+                f"no IU model of period {i} in {self.iu_dir()}: run the IU chain first (Context.run_iu_chain)"
+            )
         return load_weights_npz(self.iu_weights_path(i))
+
+    def iu_seconds(self, i: int) -> float | None:
+        return self.iu_record()["seconds"].get(str(i))
 
     def run_iu_chain(self, until: int) -> None:
         """IU (docs/method.md §1.1): fine-tune the previous IU model on period i for one shuffled epoch, carrying

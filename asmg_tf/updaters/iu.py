@@ -11,6 +11,7 @@ class IncrementalUpdate(UpdateMethod):
     """Serves the IU chain kept in the shared context (so ASMG reads the very same models)."""
 
     name = "iu"
+    uses_iu_chain = True
 
     def start(self) -> None:
         self._model = None
@@ -18,5 +19,5 @@ class IncrementalUpdate(UpdateMethod):
     def serve(self, i: int) -> tf.keras.Model:
         self._model = self.ctx.iu_model(i, self._model)
         # report the chain's compute time for this period, also when it came from the cache
-        self.reported_seconds = self.ctx.iu_record()["seconds"].get(str(i))
+        self.reported_seconds = self.ctx.iu_seconds(i)
         return self._model

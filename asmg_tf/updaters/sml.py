@@ -121,6 +121,9 @@ class TransferredModel:
         if grouped != sorted(self.new):
             raise ValueError(f"transfer groups cover {grouped}, the model has {sorted(self.new)}")
         self.prev = {k: tf.Variable(v, trainable=False, name=f"prev_{i}") for i, (k, v) in enumerate(self.new.items())}
+        # W_prev is state between serve(i) and observe(i) (where runs save): checkpointed with the method
+        self.previous = tf.Module(name="previous")
+        self.previous.values = list(self.prev.values())
 
     def remember_previous(self) -> None:
         """W_prev := Ŵ (the start of an iteration: Ŵ holds W_{i-1})."""
@@ -187,7 +190,7 @@ class SML(UpdateMethod):
     def __init__(self, ctx, **options):
         super().__init__(ctx, **options)
         extra = {"row_gather": bool(options.pop("row_gather", True)), "seed": int(options.pop("seed", 123))}
-        self.config = {**baseline_options(self.family, ctx.periods.kind, options), **extra}
+        self.config = {**baseline_options(self.family, ctx.kind, options), **extra}
         if min(self.config["base_epochs"], self.config["transfer_epochs"]) < 1:
             raise ValueError(f"{self.family}: base_epochs and transfer_epochs must be >= 1, got {self.config}")
         self._steps: dict[str, tf.types.experimental.GenericFunction] = {}
@@ -227,6 +230,8 @@ class SML(UpdateMethod):
         self.transferred = TransferredModel(model, groups, self.networks, row_gather=self.config["row_gather"])
         self.serving, _ = self.new_base()
         self._steps = {}
+        create_slots(self.networks, self.transfer_optimizer)  # zero slots now: a state saved before any transfer
+        # step restores exactly
 
     def start(self) -> None:
         self._setup(*self.pretrained_base())
@@ -236,7 +241,6 @@ class SML(UpdateMethod):
         model, optimizer = self.new_base()
         create_slots(model, optimizer)
         self._setup(model, optimizer)
-        create_slots(self.networks, self.transfer_optimizer)
 
     # -- training -------------------------------------------------------------------------------------------------
     def _epoch(self, which: str, t: int, seed: int) -> float:
@@ -275,6 +279,7 @@ class SML(UpdateMethod):
             "optimizer": self.optimizer,
             "transfer": self.networks,
             "transfer_optimizer": self.transfer_optimizer,
+            "previous": self.transferred.previous,
         }
 
     def extra_state(self) -> dict:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -35,7 +34,7 @@ MF_GROUPS = (
 def new_mf(ctx: Context, learning_rate: float) -> tuple[MatrixFactorization, tf.keras.optimizers.Optimizer]:
     """A fresh, built, compiled MF model sized for the context's data, and its Adam optimizer."""
     tf.keras.utils.set_random_seed(ctx.config.seed)
-    model = MatrixFactorization(ctx.periods.num_users, ctx.periods.num_items, ctx.config.embedding_dim)
+    model = MatrixFactorization(ctx.period_set().num_users, ctx.period_set().num_items, ctx.config.embedding_dim)
     ensure_built(model)
     optimizer = make_optimizer(learning_rate)
     compile_model(model, optimizer)
@@ -49,10 +48,10 @@ def pretrained_mf(
     and pretraining options; the optimizer continues at ``learning_rate``."""
     model, optimizer = new_mf(ctx, pretrain_lr)
     pretrain_cached(
-        os.path.join(ctx.cache_dir, f"sml_mf-pretrain-lr{pretrain_lr:g}-e{epochs}"),
+        ctx.cache_path(f"sml_mf-pretrain-lr{pretrain_lr:g}-e{epochs}"),
         model,
         optimizer,
-        ctx.periods,
+        ctx.period_set(),
         ctx.config.replace(pretrain_epochs=epochs),
         what=f"sml_mf: pretraining MF at lr {pretrain_lr:g}",
         log=ctx.log,
@@ -64,6 +63,8 @@ def pretrained_mf(
 class SMLMF(SML):
     """Options (per data kind): ``pretrain_lr``, ``pretrain_epochs``, ``base_lr``, ``transfer_lr``,
     ``emb`` [n1, n2, l1], ``base_epochs``, ``transfer_epochs``; plus ``row_gather`` (True)."""
+
+    needs_period_set = True  # pretrains its own MF model on the pretraining periods (asmg bench only)
 
     family = "sml_mf"
 

@@ -95,7 +95,7 @@ class SPMF(WarmStartMethod):
         frac, ratio = self.config["frac"], self.config["ratio"]
         if not 0 < frac <= 1 or ratio < 0:
             raise ValueError(f"spmf: need 0 < frac <= 1 and ratio >= 0, got frac={frac}, ratio={ratio}")
-        self.index = SampleIndex(ctx.periods)
+        self.index = SampleIndex(ctx.period_set())
         end = ctx.protocol.pretrain_end
         self._pretrain = {label: self.index.label_ids(1, end, label) for label in (1.0, 0.0)}
         sizes = {label: int(ids.size * frac) for label, ids in self._pretrain.items()}
@@ -124,6 +124,10 @@ class SPMF(WarmStartMethod):
             chosen.append(negatives[rng.choice(negatives.size, size=k_neg, replace=False)])
         ids = np.concatenate(chosen)
         return ids[np.lexsort((rng.random(ids.size), self.index.period_of(ids)))]
+
+    def carried_inputs(self, i: int) -> tuple[list[int], list[int]]:
+        """Every period so far: the reservoir holds ids of samples since period 1 (``ctx.period_set()``)."""
+        return [], list(range(1, i + 1))
 
     def update(self, i: int) -> None:
         rng = np.random.default_rng([self.config["seed"], i])

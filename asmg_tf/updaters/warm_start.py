@@ -24,7 +24,7 @@ class WarmStartMethod(UpdateMethod):
 
     def __init__(self, ctx, **options):
         super().__init__(ctx, **options)
-        self.config = baseline_options(self.family, ctx.periods.kind, options)
+        self.config = baseline_options(self.family, ctx.kind, options)
         self.model: tf.keras.Model | None = None
         self.optimizer: tf.keras.optimizers.Optimizer | None = None
 

@@ -20,6 +20,7 @@ class AsmgGeneratorSpec(component_spec.ComponentSpec):
         "warmup_periods": ExecutionParameter(type=int),
         "protocol": ExecutionParameter(type=str),
         "train_config": ExecutionParameter(type=str),
+        "data_kind": ExecutionParameter(type=str),
     }
     INPUTS = {
         "model": ChannelParameter(type=Model),
@@ -33,15 +34,17 @@ class AsmgGeneratorSpec(component_spec.ComponentSpec):
 
 
 class AsmgGenerator(base_component.BaseComponent):
-    """Runs the ASMG meta model-generator (``asmg_tf.updaters.asmg``) over the IU models, one period per run.
+    """Runs an update method (any of ``asmg bench``'s but SPMF and SML-MF; by default asmg_plus, the protected ASMG
+    generator) one period per run, through the library's step (``asmg_tf.updaters.step``).
 
     Args:
         model: this run's IU model (Trainer output).
         examples: this run's period (PeriodTransform output): the newest meta-training target.
         history: the history written by the previous run (absent in the first update run).
-        method: an ASMG variant, e.g. ``asmg_gru_multi``; ``method_options``: its options (k, hidden_size, lr, ...).
+        method: the update method's name, e.g. ``asmg_plus``, ``asmg_gru_multi``, ``iu``, ``bu3``, ``incctr``;
+            ``method_options``: its options (as ``asmg bench --option METHOD.KEY=VALUE``).
         warmup_periods: meta-training rounds before the generated model is pushed (-1: the paper's protocol).
-        protocol, train_config: the run's protocol and base-model settings.
+        protocol, train_config: the run's protocol and base-model settings; data_kind: the presets' data kind.
     """
 
     SPEC_CLASS = AsmgGeneratorSpec
@@ -58,6 +61,7 @@ class AsmgGenerator(base_component.BaseComponent):
         warmup_periods: int = -1,
         protocol: dict,
         train_config: dict,
+        data_kind: str = "sobazaar",
     ):
         spec = AsmgGeneratorSpec(
             model=model,
@@ -68,6 +72,7 @@ class AsmgGenerator(base_component.BaseComponent):
             warmup_periods=int(warmup_periods),
             protocol=json.dumps(protocol, sort_keys=True),
             train_config=json.dumps(train_config, sort_keys=True),
+            data_kind=data_kind,
             generated_model=channel.Channel(type=Model),
             updated_history=channel.Channel(type=GeneratorHistory),
         )

@@ -1,15 +1,17 @@
-"""AsmgGenerator executor: roll the generator one period forward with the library's ASMG method.
+"""AsmgGenerator executor: thin glue that rolls any update method one period forward with the library's step.
 
-Run for span t, in the paper's test-then-train order (docs/method.md §3.6; the same calls ``run_method`` makes):
+Run for span t (the same step ``asmg bench`` takes, ``asmg_tf.updaters.step``; test-then-train, docs/method.md §3.6:
+span t was scored by the TestThenTrain component before the Trainer and this component ran):
 
-1. restore the generator (weights, Adam state, carried hidden states) from the history of span t-1;
-2. ``observe(t-1)``: one epoch of meta-training whose newest target is span t; span t was scored first by the
-   TestThenTrain component, which runs before the Trainer and this component;
-3. ``serve(t)``: the model generated from the IU models of spans t-k+1..t, written as a standard Model artifact;
-4. write the history for span t+1: the last k IU models, the target periods still needed, the checkpoint.
+1. restore the method from the history of span t-1 (enlarging its per-row state if the tables grew), or start it;
+2. ``step(t)``: ``observe(t-1)`` (ASMG meta-trains with span t as its newest target), then ``serve(t)``;
+3. write the served model as a standard Model artifact, and the history for span t+1: the method's state (saved
+   between serve and observe, as the bench saves it) and the IU models and periods it declared it will read
+   (``UpdateMethod.carried_inputs``).
 
-The generated model is deployed (``deploy`` = 1, the pusher pushes it instead of the IU model) once the generator
-has meta-trained ``warmup`` periods; the default is the paper's: from iteration ``test_start`` on.
+Every method of ``asmg bench`` runs here by the same name, except SML-MF (``needs_period_set``: its own matrix
+factorisation model is pretrained on every pretraining period and cannot grow with the base model's tables).
+The method's model may be pushed (``deploy`` = 1) once the method has run ``warmup`` rounds (default: the paper's protocol, from iteration ``test_start`` on); the BlessingGate decides.
 """
 
 from __future__ import annotations
@@ -20,30 +22,49 @@ import shutil
 import time
 from typing import Any
 
+import numpy as np
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 from asmg_tf.data.periods import Protocol
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.weights import get_weights
-from asmg_tf.training.state import read_checkpoint, write_checkpoint
-from asmg_tf.updaters import make_method
-from asmg_tf.updaters.asmg import ASMG_METHODS as PAPER_METHODS
-from asmg_tf.updaters.asmg_plus import ASMG_PLUS_METHODS
+from asmg_tf.training.state import read_checkpoint
+from asmg_tf.updaters import METHODS, make_method
+from asmg_tf.updaters.step import MethodState, open_method, step
 from pipeline import model_io
 from pipeline import state as S
 from pipeline.artifacts import SPAN
-from pipeline.capacity import grow_generator_state, grow_weights
+from pipeline.capacity import fresh_weights, grow_generator_state, grow_weights, transfer_trainable
 from pipeline.examples import read_period
 from pipeline.generator_context import HistoryContext
-from pipeline.history import EXTRA_STATE, GENERATOR_DIR, History, write_history
+from pipeline.history import GENERATOR_DIR, History, write_history
+from pipeline.trainer_module import pretrain_span_files
 
-#: the methods this component runs: the paper's ASMG variants and asmg_plus
-ASMG_METHODS = {**PAPER_METHODS, **ASMG_PLUS_METHODS}
+
+def pipeline_methods() -> list[str]:
+    """The update methods a pipeline run can take (``asmg bench`` names)."""
+    return sorted(name for name, factory in METHODS.items() if not _needs_period_set(factory))
+
+
+def _needs_period_set(factory) -> bool:
+    cls = getattr(factory, "func", factory)
+    return bool(getattr(cls, "needs_period_set", False))
+
+
+def check_method(name: str) -> None:
+    """A clear error for a name the pipeline cannot run (unknown, or needing every period at once)."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; the pipeline runs {', '.join(pipeline_methods())}")
+    if _needs_period_set(METHODS[name]):
+        raise ValueError(
+            f"{name} reads every period at once and keeps a model of its own that cannot grow with the tables, which "
+            f"one pipeline run does not hold; compare it with `asmg bench`. The pipeline runs {', '.join(pipeline_methods())}"
+        )
 
 
 def default_warmup(protocol: Protocol, first_iteration: int) -> int:
-    """τ of the paper's protocol: meta-training rounds before iteration ``test_start`` (11 with k = 3)."""
+    """τ of the paper's protocol: rounds before iteration ``test_start`` (11 for ASMG with k = 3)."""
     return max(0, protocol.test_start - first_iteration)
 
 
@@ -54,44 +75,31 @@ class Executor(base_executor.BaseExecutor):
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         previous = input_dict.get("history") or []
         name = exec_properties["method"]
-        if name not in ASMG_METHODS:
-            raise ValueError(f"the generator component runs an ASMG method ({sorted(ASMG_METHODS)}), got {name!r}")
+        check_method(name)
         options = json.loads(exec_properties["method_options"] or "{}")
         protocol = Protocol(**json.loads(exec_properties["protocol"]))
         config = TrainConfig(**json.loads(exec_properties["train_config"]))
+        kind = exec_properties.get("data_kind") or "sobazaar"
         meta = S.read_period_meta(examples.uri)
         span, capacity = meta["span"], meta["capacity"]
-        period_dir = os.path.join(examples.uri, S.PERIOD_DIR)
-        table = S.category_table(examples.uri, meta)
         history = History.load(previous[0].uri) if previous else None
         _check_order(history, span, protocol)
-        iu_weights = model_io.load_weights(iu.uri)
-
-        def grown(load):
-            return lambda: grow_weights(load(), iu_weights)  # rows a model never had: the current IU model's
-
-        iu_sources = {span: lambda: iu_weights}
-        periods = {span: lambda: read_period(S.split_files(examples.uri, "period"))}
-        if history:
-            iu_sources.update({t: grown(lambda t=t: history.iu_weights(t)) for t in history.info["iu_spans"]})
-            periods.update({t: (lambda t=t: history.period(t)) for t in history.info["data_spans"]})
-        ctx = HistoryContext(protocol, config, capacity, table, iu_sources, periods)
+        ctx = _context(iu.uri, examples.uri, meta, history, protocol, config, kind)
         method = make_method(name, ctx, **options)
-        rounds = int(history.info["meta_rounds"]) if history else 0
-        if rounds:
-            _restore(method, history, name, options, protocol, config, table, capacity)
-        else:  # never meta-trained: a fresh start is the very state it would restore (seeded, untouched)
+        state = MethodState(os.path.join(history.uri, GENERATOR_DIR)) if history else None
+        if state is not None and state.exists():
+            old_ctx = ctx.at_capacity(history.capacity)
+            grow = None if history.capacity == capacity else _growing_reader(name, options, old_ctx, config, span)
+            open_method(method, state, read=grow)
+        else:  # before its first serve a method is its seeded initial state: nothing was kept
             method.start()
         first = method.first_iteration()
-        observe_seconds = 0.0
-        if history and span - 1 >= first:
-            t0 = time.perf_counter()
-            method.observe(span - 1)
-            observe_seconds = time.perf_counter() - t0
-            rounds += 1
-        generated = None
+        rounds = int(history.info["meta_rounds"]) if history else 0
+        generated, observe_seconds = None, 0.0
         if span >= first:
-            generated = method.serve(span)
+            result = step(method, span)
+            generated, observe_seconds = result.model, result.observe_seconds
+            rounds += int(span - 1 >= first)
         warmup = int(exec_properties["warmup_periods"])
         warmup = default_warmup(protocol, first) if warmup < 0 else warmup
         deploy = generated is not None and rounds >= warmup
@@ -99,13 +107,15 @@ class Executor(base_executor.BaseExecutor):
         out = artifact_utils.get_single_instance(output_dict["generated_model"])
         info = {"role": "generated" if generated is not None else "iu", "span": span, "deploy": deploy,
                 "meta_rounds": rounds, "warmup": warmup, "method": name}  # fmt: skip
-        if generated is not None and hasattr(method, "served"):  # asmg_plus: which candidate it serves
-            info["candidate"] = method.served[str(span)]
+        served = method.extra_state().get("served", {}) if generated is not None else {}
+        if str(span) in served:  # asmg_plus: which candidate it serves
+            info["candidate"] = served[str(span)]
+        period_dir = os.path.join(examples.uri, S.PERIOD_DIR)
         if generated is not None:
             model_io.write_model(
                 out.uri, generated, info=info, period_meta=meta, period_dir=period_dir, iu_state_from=iu.uri
             )
-        else:  # nothing to generate yet: the artifact holds the IU model (never deployed)
+        else:  # nothing to serve yet: the artifact holds the IU model (never deployed)
             for entry in os.listdir(iu.uri):
                 shutil.copytree(os.path.join(iu.uri, entry), os.path.join(out.uri, entry), dirs_exist_ok=True)
             S.write_json(
@@ -117,12 +127,10 @@ class Executor(base_executor.BaseExecutor):
         out.set_int_custom_property("meta_rounds", rounds)
 
         hist_out = artifact_utils.get_single_instance(output_dict["updated_history"])
-        gen_weights = get_weights(generated) if generated is not None else None
-        keep_iu = [t for t in method.window_periods(max(span, first)) if t <= span]
-        keep_data = [t for t in method.targets(max(span, first))[0] if t <= span]
-        if rounds:  # before its first meta-training the generator is its seeded initial state: nothing to keep
-            write_checkpoint(os.path.join(hist_out.uri, GENERATOR_DIR), **method.trackables())
-            S.write_json(os.path.join(hist_out.uri, GENERATOR_DIR, EXTRA_STATE), method.extra_state())
+        if generated is not None:  # saved between serve(t) and observe(t), as the bench saves it
+            MethodState(os.path.join(hist_out.uri, GENERATOR_DIR)).save(method, span)
+        keep_iu, keep_data = method.carried_inputs(span)
+        keep_iu = sorted(set(keep_iu) | {span})  # the next TestThenTrain scores this span's IU model
         write_history(
             hist_out.uri,
             {
@@ -139,10 +147,37 @@ class Executor(base_executor.BaseExecutor):
             },
             iu={t: ctx.iu_weights(t) for t in keep_iu},
             data={t: ctx.period(t) for t in keep_data},
-            generated=gen_weights,
+            generated=get_weights(generated) if generated is not None else None,
         )
         hist_out.set_int_custom_property(SPAN, span)
         hist_out.set_int_custom_property("meta_rounds", rounds)
+
+
+def _context(iu_uri, examples_uri, meta, history, protocol, config, kind) -> HistoryContext:
+    """This run's periods and IU models (and, in the pretraining run, the pretraining spans and checkpoint), plus
+    the ones the history kept; models from before a table grew get the rows the current IU model has."""
+    span, capacity = meta["span"], meta["capacity"]
+    iu_weights = model_io.load_weights(iu_uri)
+    iu_sources = {span: lambda: iu_weights}
+    periods = {span: lambda: read_period(S.split_files(examples_uri, "period"))}
+    if span == protocol.update_start:  # the pretraining run: BU's first windows reach into these spans
+        periods.update({t: (lambda f=f: read_period(f)) for t, f in pretrain_span_files(examples_uri).items()})
+    if history:
+        grown = lambda load: lambda: grow_weights(load(), iu_weights)  # noqa: E731  (rows a model never had)
+        iu_sources.update({t: grown(lambda t=t: history.iu_weights(t)) for t in history.info["iu_spans"]})
+        periods.update({t: (lambda t=t: history.period(t)) for t in history.info["data_spans"]})
+    info = model_io.read_info(iu_uri)
+    return HistoryContext(
+        protocol,
+        config,
+        capacity,
+        S.category_table(examples_uri, meta),
+        iu_sources,
+        periods,
+        kind=kind,
+        iu_seconds={span: info.get("iu_seconds")} if info.get("iu_seconds") is not None else {},
+        pretrained_dir=model_io.pretrained_dir(iu_uri),
+    )
 
 
 def _check_order(history: History | None, span: int, protocol: Protocol) -> None:
@@ -155,17 +190,49 @@ def _check_order(history: History | None, span: int, protocol: Protocol) -> None
         raise ValueError(f"span {span} needs the generator history of span {span - 1}, got span {history.span}'s")
 
 
-def _restore(method, history: History, name, options, protocol, config, table, capacity) -> None:
-    """``run_method``'s resume path (``restore`` then the checkpoint), enlarging per-row state if tables grew."""
-    extra = history.extra_state()
-    if history.capacity == capacity:
-        method.restore(extra)
-        read_checkpoint(history.generator_dir, **method.trackables())
-        return
-    old_ctx = HistoryContext(protocol, config, history.capacity, None, {}, {})
-    old = make_method(name, old_ctx, **options)
-    old.restore(extra)
-    read_checkpoint(history.generator_dir, **old.trackables())
-    method.restore(extra)
-    for key, new_state in method.trackables().items():
-        grow_generator_state(old.trackables()[key], new_state)
+def _growing_reader(name: str, options: dict, old_ctx, config: TrainConfig, span: int):
+    """A ``MethodState.load`` reader for a method whose tables grew since its state was saved: the checkpoint is
+    read into the method built at the old capacity, then copied into the new one, per kind of state:
+    ``GeneratorState`` (per-row hidden states get zero rows) and (model, optimizer) pairs (new rows as the Trainer
+    makes them, zero Adam slots); state whose shapes do not depend on the tables is copied as it is."""
+
+    def read(directory: str, method) -> None:
+        old = make_method(name, old_ctx, **options)
+        old.restore(MethodState(directory).read()["extra_state"])
+        read_checkpoint(directory, **old.trackables())
+        new_items, old_items = method.trackables(), old.trackables()
+        fresh = fresh_weights(method.ctx.capacity, config, span)
+        pairs = [("model", "optimizer")] if {"model", "optimizer"} <= set(new_items) else []
+        for model_key, opt_key in pairs:
+            transfer_trainable(
+                old_items[model_key], old_items[opt_key], new_items[model_key], new_items[opt_key], fresh
+            )
+        done = {k for pair in pairs for k in pair}
+        for key, new_state in new_items.items():
+            if key in done:
+                continue
+            if hasattr(new_state, "generator"):  # a GeneratorState
+                grow_generator_state(old_items[key], new_state)
+            else:
+                _copy_same_shapes(key, old_items[key], new_state)
+
+    return read
+
+
+def _copy_same_shapes(key: str, old, new) -> None:
+    """Copy ``old``'s variables into ``new``'s; a variable with more rows now keeps its own initial values in the
+    rows ``old`` never had (per-row state of ids that arrived since)."""
+    old_vars = old.variables() if callable(getattr(old, "variables", None)) else old.variables
+    new_vars = new.variables() if callable(getattr(new, "variables", None)) else new.variables
+    if len(old_vars) != len(new_vars):
+        raise ValueError(
+            f"{key}: the state has {len(old_vars)} variables before the tables grew, {len(new_vars)} after"
+        )
+    for o, n in zip(old_vars, new_vars):
+        value = np.asarray(o.numpy())
+        if value.shape == tuple(n.shape):
+            n.assign(value)
+        elif value.shape[1:] == tuple(n.shape)[1:] and value.shape[0] < n.shape[0]:
+            n[: value.shape[0]].assign(value)
+        else:
+            raise ValueError(f"{key}: cannot carry {o.name} {value.shape} into {tuple(n.shape)}")
