@@ -83,5 +83,14 @@ def test_training_is_conditional_and_waits_for_the_test(spec):
         assert "trainable" in tasks[name]["triggerPolicy"]["condition"]
     assert "TestThenTrain" in tasks["Trainer"]["dependentTasks"]
     assert "Trainer" in tasks["AsmgGenerator"]["dependentTasks"]
-    schema = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]["runtimeValue"]["constantValue"]
-    assert schema["stringValue"] == "/opt/asmg/pipeline/schema/raw_events_implicit.pbtxt"  # the image's copy
+    schema = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]["runtimeValue"]["constant"]
+    assert schema == "/opt/asmg/pipeline/schema/raw_events_implicit.pbtxt"  # the image's copy
+
+
+def test_schema_2_1_with_typed_parameters_for_kfp_2(spec):
+    # KFP 2.x (and kfp.local) read runtimeValue.constant; TFX's default 2.0.0 writes the deprecated constantValue,
+    # and without the inputs spec argument the executor drops ExampleGen's resolved span.
+    assert spec["schemaVersion"] == "2.1.0"
+    container = spec["deploymentSpec"]["executors"]["ImportExampleGen_executor"]["container"]
+    assert "--json_serialized_inputs_spec_args" in container["args"]
+    assert "preCacheCheck" in container["lifecycle"]

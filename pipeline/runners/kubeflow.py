@@ -64,7 +64,9 @@ def compile_pipeline(
         resolution="latest",
         **knobs,
     )
-    runner = v2.KubeflowV2DagRunner(config=v2.KubeflowV2DagRunnerConfig(default_image=image))
+    runner = v2.KubeflowV2DagRunner(
+        config=v2.KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=True)
+    )
     job = runner.run(pipeline, write_out=False)
     add_env(job, ENV)
     directory = os.path.dirname(os.path.abspath(output))
