@@ -1,6 +1,7 @@
 """The Kubeflow Pipelines V2 spec compiles offline with every component, the image, the command and the env."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -94,3 +95,10 @@ def test_schema_2_1_with_typed_parameters_for_kfp_2(spec):
     container = spec["deploymentSpec"]["executors"]["ImportExampleGen_executor"]["container"]
     assert "--json_serialized_inputs_spec_args" in container["args"]
     assert "preCacheCheck" in container["lifecycle"]
+
+
+def test_conditions_read_only_inputs_their_task_has(spec):
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        condition = task.get("triggerPolicy", {}).get("condition", "")
+        for key in re.findall(r"inputs\.artifacts\['([^']+)'\]", condition):
+            assert key in task["inputs"]["artifacts"], (name, condition)
