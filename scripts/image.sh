@@ -124,7 +124,7 @@ make_base() {
   $SUDO tar -C "$root" -xf "$CACHE/base/trixie-minbase.tar"
   add_python "$(base_python_prefix)" "$root"
   check_base "$root"
-  $SUDO chroot "$root" /usr/local/bin/python3 -m ensurepip --default-pip >/dev/null
+  $SUDO chroot "$root" /usr/bin/env PIP_ROOT_USER_ACTION=ignore /usr/local/bin/python3 -m ensurepip --default-pip >/dev/null
   $SUDO chroot "$root" /bin/sh -c 'rm -f /usr/local/bin/pip3.11 && ln -sf pip3 /usr/local/bin/pip && find /usr/local -depth -name __pycache__ -exec rm -rf {} +'
   local pyver
   pyver=$($SUDO chroot "$root" /usr/local/bin/python3 -c 'import platform; print(platform.python_version())')
@@ -170,7 +170,8 @@ fill_wheelhouse() {
   done
   if [ ${#sdist_only[@]} -gt 0 ]; then
     log "building wheels from sdists: ${sdist_only[*]}"
-    "$PY" -m pip wheel -q --no-deps -w "$wh" "${sdist_only[@]}"
+    # (the host's pip configuration may name extra local indexes; their "is ignored" notes are noise here)
+    "$PY" -m pip wheel -q --no-deps -w "$wh" "${sdist_only[@]}" 2> >(grep -v 'is ignored' >&2)
   fi
   echo "$stamp" >"$wh/.complete"
   rm -f "$reqs"

@@ -119,6 +119,7 @@ def runs(image, tmp_path_factory):
     """Spans 0..LAST_SPAN of a small synthetic stream: in containers (one scheduled run per newly arrived span)
     and, for reference, with LocalDagRunner on the host."""
     from asmg_tf.data.synthetic import synthetic_stream
+    from pipeline.runners.local import LocalPipeline
     from pipeline.spans import write_spans
 
     base = tmp_path_factory.mktemp("kfp-image")
@@ -180,7 +181,7 @@ def runs(image, tmp_path_factory):
         "container": container,
         "serving": k8s["serving"],
         "local_root": local_root,
-        "local_serving": os.path.join(local_root, "serving"),
+        "local_serving": LocalPipeline(local_root).serving_dir,
         "log": lines,
     }
     _write_report(result)
