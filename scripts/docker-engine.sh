@@ -65,7 +65,12 @@ stop() {
   pid=$(cat "$PIDFILE")
   $SUDO kill -TERM "$pid"
   for _ in $(seq 1 60); do
-    [ -d "/proc/$pid" ] || { echo "engine: stopped pid $pid"; return 0; }
+    if [ ! -d "/proc/$pid" ]; then
+      # dockerd leaves its default network namespace mounted under our exec-root
+      if mountpoint -q "$ENGINE_DIR/exec/netns/default" 2>/dev/null; then $SUDO umount "$ENGINE_DIR/exec/netns/default"; fi
+      echo "engine: stopped pid $pid"
+      return 0
+    fi
     sleep 0.5
   done
   echo "engine: dockerd pid $pid still running 30 s after SIGTERM; see $ENGINE_DIR/dockerd.log" >&2

@@ -266,9 +266,10 @@ class Harness:
                 pipeline_root=self.pipeline_root,
                 unique_pipeline_id=run_id,
             )
-            rc = self._docker(container["image"], command, env, f"{run_id}-{name}-{step}")
+            log_path = self._log_path(run_id, name, step)
+            rc = self._docker(container["image"], command, env, log_path)
             if rc != 0:
-                raise RuntimeError(f"{run_id} {name}: {step} exited {rc}; log: {self._log_path(run_id, name, step)}")
+                raise RuntimeError(f"{run_id} {name}: {step} exited {rc}; log: {log_path}")
             if step == "preCacheCheck":
                 self._apply_driver_output(executor_input)
         out_file = executor_input["outputs"]["outputFile"]
@@ -315,7 +316,7 @@ class Harness:
         os.makedirs(folder, exist_ok=True)
         return os.path.join(folder, f"{run_id}.{name}.{step}.log")
 
-    def _docker(self, image: str, command: list[str], env: dict, label: str) -> int:
+    def _docker(self, image: str, command: list[str], env: dict, log_path: str) -> int:
         """Run one container through kfp.local's Docker runner; its output goes to a log file."""
         import docker
         from kfp.local import docker_task_handler
@@ -325,7 +326,6 @@ class Harness:
             volumes[host] = {"bind": inside, "mode": "ro" if host in self.read_only else "rw"}
         client = docker.from_env()
         try:
-            log_path = self._log_path(*label.rsplit("-", 2)) if label.count("-") >= 2 else self._log_path(label, "", "")
             with open(log_path, "w") as log, contextlib.redirect_stdout(log):
                 rc = docker_task_handler.run_docker_container(
                     client=client,
