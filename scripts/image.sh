@@ -23,7 +23,8 @@
 # build prefix recorded in sysconfig is rewritten to /usr/local. Why not compile CPython: no python.org source is
 # reachable, Debian 13 ships no 3.11, and building Debian 12's 3.11.2 source would add a compiler toolchain and
 # minutes of CPU for an older interpreter than the one the tests use.
-# Override the interpreter with ASMG_BASE_PYTHON=<prefix of a CPython 3.11 build>.
+# Override the interpreter with ASMG_BASE_PYTHON=<prefix of a CPython 3.11 build>; the wheelhouse server's port with
+# ASMG_WHEELHOUSE_PORT (default 38471; a fixed port keeps the dependency layer cached).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -182,12 +183,17 @@ fill_wheelhouse() {
 serve_wheelhouse() {  # a localhost-only HTTP server for the build's pip (build runs with --network host)
   local port_file
   port_file=$(mktemp)
-  "$PY" - "$CACHE/wheelhouse" "$port_file" <<'EOF' &
+  "$PY" - "$CACHE/wheelhouse" "$port_file" "${ASMG_WHEELHOUSE_PORT:-38471}" <<'EOF' &
 import functools, http.server, sys
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=sys.argv[1]))
+handler = functools.partial(Quiet, directory=sys.argv[1])
+try:  # a fixed port keeps the build arg, and so docker's layer cache key, the same from build to build
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[3])), handler)
+except OSError:
+    print(f"image: port {sys.argv[3]} busy: any free port (the dependency layer will be rebuilt)", file=sys.stderr)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
 open(sys.argv[2], "w").write(str(server.server_address[1]))
 server.serve_forever()
 EOF
@@ -201,13 +207,18 @@ build() {
   serve_wheelhouse
   trap 'kill $WHEEL_SERVER_PID 2>/dev/null || true; cleanup_engine' EXIT
   log "docker build -f pipeline/Dockerfile -t $IMAGE . (pip from the wheelhouse at 127.0.0.1:$WHEEL_PORT)"
-  local start=$SECONDS
+  local start=$SECONDS previous
+  previous=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
   docker build --network host -f pipeline/Dockerfile -t "$IMAGE" \
     --build-arg PIP_NO_INDEX=1 --build-arg "PIP_FIND_LINKS=http://127.0.0.1:$WHEEL_PORT/" \
     --label "org.opencontainers.image.version=$VERSION" \
     --label "org.opencontainers.image.revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)" . \
     >"$CACHE/build.log" 2>&1 || { tail -40 "$CACHE/build.log" >&2; log "docker build failed (log: $CACHE/build.log)"; exit 1; }
   BUILD_SECONDS=$((SECONDS - start))
+  # The image this build replaced (GBs): removed unless a container or another tag still uses it.
+  if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{.Id}}' "$IMAGE")" ]; then
+    docker rmi "$previous" >/dev/null 2>&1 || true
+  fi
 }
 
 STARTED_ENGINE=0
