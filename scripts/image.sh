@@ -149,8 +149,8 @@ fill_wheelhouse() {
   local wh=$CACHE/wheelhouse reqs
   mkdir -p "$wh"
   reqs=$(mktemp)
-  # The venv's exact versions (minus pip, pytest, ruff and the project; extra wheels are harmless) + the editable install's build deps.
-  "$PY" -m pip freeze --all --exclude-editable | grep -viE '^(pip|pytest|ruff)==' >"$reqs"
+  # The venv's exact versions (minus pip, pytest, ruff and asmg itself; extra wheels are harmless) + the editable install's build deps.
+  "$PY" -m pip freeze --all --exclude-editable | grep -viE '^(pip|pytest|ruff|asmg)==' >"$reqs"
   grep -qi '^setuptools==' "$reqs" || echo "setuptools" >>"$reqs"
   grep -qi '^wheel==' "$reqs" || echo "wheel" >>"$reqs"
   local stamp
