@@ -3,7 +3,7 @@ task in containers of it (tests/kfp_harness.py), and the version it pushes answe
 the same span's model from LocalDagRunner (`asmg pipeline backfill`, outside containers).
 
 Needs a Docker engine (scripts/docker-engine.sh starts one where none runs, and the fixture stops it again); the
-test fails, it does not skip, where none can start. About 10 minutes with a warm image cache.
+test fails, it does not skip, where none can start. About 15 minutes on 2 shared cores with a warm image cache.
 """
 
 from __future__ import annotations
