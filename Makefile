@@ -24,14 +24,20 @@ BAZEL_FILES = $(shell find . \( -path ./.git -o -path ./.venv -o -path ./build -
                 \( -name WORKSPACE -o -name BUILD -o -name BUILD.bazel -o -name '*.bzl' \) -type f -print | sort)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: bootstrap test lint bazel-test demo
+.PHONY: bootstrap test lint bazel-test image demo
 
 bootstrap:
 	scripts/bootstrap.sh
 
-# Lint, then Bazel, then the whole pytest suite (slow tests included); pytest's summary is printed last.
-test: bootstrap lint bazel-test
+# Lint, then Bazel, then the component image, then the whole pytest suite (slow tests included, among them the
+# compiled Kubeflow spec run in containers of the image); pytest's summary is printed last.
+test: bootstrap lint bazel-test image
 	$(PY) -m pytest -q
+
+# The Kubeflow component image asmg:<version> from pipeline/Dockerfile (scripts/image.sh: Docker engine, base image,
+# wheelhouse; caches under $$ASMG_IMAGE_CACHE, default ~/.cache/asmg-image). Idempotent; prints size and build time.
+image: bootstrap
+	scripts/image.sh
 
 # Both checks always run, so one report lists every file to fix.
 lint: bootstrap

@@ -1,6 +1,7 @@
 """The Kubeflow Pipelines V2 spec compiles offline with every component, the image, the command and the env."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -87,5 +88,21 @@ def test_training_is_conditional_and_waits_for_the_test(spec):
     assert "Trainer" in tasks["AsmgGenerator"]["dependentTasks"]
     assert {"AsmgGenerator", "TestThenTrain"} <= set(tasks["BlessingGate"]["dependentTasks"])
     assert "BlessingGate" in tasks["VersionedPusher"]["dependentTasks"]  # nothing is pushed before the gate
-    schema = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]["runtimeValue"]["constantValue"]
-    assert schema["stringValue"] == "/opt/asmg/pipeline/schema/raw_events_implicit.pbtxt"  # the image's copy
+    schema = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]["runtimeValue"]["constant"]
+    assert schema == "/opt/asmg/pipeline/schema/raw_events_implicit.pbtxt"  # the image's copy
+
+
+def test_schema_2_1_with_typed_parameters_for_kfp_2(spec):
+    # KFP 2.x (and kfp.local) read runtimeValue.constant; TFX's default 2.0.0 writes the deprecated constantValue,
+    # and without the inputs spec argument the executor drops ExampleGen's resolved span.
+    assert spec["schemaVersion"] == "2.1.0"
+    container = spec["deploymentSpec"]["executors"]["ImportExampleGen_executor"]["container"]
+    assert "--json_serialized_inputs_spec_args" in container["args"]
+    assert "preCacheCheck" in container["lifecycle"]
+
+
+def test_conditions_read_only_inputs_their_task_has(spec):
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        condition = task.get("triggerPolicy", {}).get("condition", "")
+        for key in re.findall(r"inputs\.artifacts\['([^']+)'\]", condition):
+            assert key in task["inputs"]["artifacts"], (name, condition)

@@ -3,8 +3,10 @@
 Differences from local runs: every "previous" input is resolved with ``LatestArtifactStrategy`` (the only resolver
 the V2 compiler takes; each scheduled run handles the newest span, ExampleGen picks it), no MLMD path (the cluster's),
 paths are those inside the component image (``pipeline/Dockerfile`` installs this repository at ``IMAGE_SOURCE``),
-and every task's container gets ``TF_USE_LEGACY_KERAS=1`` (the V2 runner has no option for environment variables, so
-it is added to the compiled spec). Components run the executors of this package, so the image must hold the same
+every task's container gets ``TF_USE_LEGACY_KERAS=1`` (the V2 runner has no option for environment variables, so
+it is added to the compiled spec), and the spec is KFP schema 2.1 (KFP 2.x reads ``runtimeValue.constant``; TFX's
+default 2.0.0 writes the deprecated ``constantValue``, which ``kfp.local`` rejects and with which the executor drops
+the span ExampleGen's driver resolved). Components run the executors of this package, so the image must hold the same
 version of it. Executors use the local file API: mount the pipeline root (and the spans and serving folders) into
 the pods, e.g. a PVC or a gcsfuse volume.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 
 IMAGE_SOURCE = "/opt/asmg"
@@ -31,6 +34,33 @@ def add_env(job: dict, env: dict[str, str]) -> int:
         existing.update({k: {"name": k, "value": v} for k, v in env.items()})
         container["env"] = list(existing.values())
         n += 1
+    return n
+
+
+def fix_condition_inputs(job: dict) -> int:
+    """Point trigger conditions at input keys their task has; returns how many keys were rewritten.
+
+    TFX 1.21's V2 compiler can write a condition over ``inputs.artifacts['_<producer>.<output>']`` (its implicit key
+    for the condition's channel) on a task that consumes that channel under another key (TestThenTrain: ``examples``),
+    without adding the implicit key to the task's inputs. KFP evaluates conditions over the task's inputs, so the
+    task would fail; the key is replaced by the task's input of the same producer and output.
+    """
+    n = 0
+    for task in job["pipelineSpec"]["root"]["dag"]["tasks"].values():
+        condition = task.get("triggerPolicy", {}).get("condition")
+        if not condition:
+            continue
+        inputs = task.get("inputs", {}).get("artifacts", {})
+        by_source = {
+            f"_{src['taskOutputArtifact']['producerTask']}.{src['taskOutputArtifact']['outputArtifactKey']}": key
+            for key, src in inputs.items()
+            if "taskOutputArtifact" in src
+        }
+        for implicit in set(re.findall(r"inputs\.artifacts\['([^']+)'\]", condition)):
+            if implicit not in inputs and implicit in by_source:
+                condition = condition.replace(f"['{implicit}']", f"['{by_source[implicit]}']")
+                n += 1
+        task["triggerPolicy"]["condition"] = condition
     return n
 
 
@@ -64,9 +94,12 @@ def compile_pipeline(
         resolution="latest",
         **knobs,
     )
-    runner = v2.KubeflowV2DagRunner(config=v2.KubeflowV2DagRunnerConfig(default_image=image))
+    runner = v2.KubeflowV2DagRunner(
+        config=v2.KubeflowV2DagRunnerConfig(default_image=image, use_pipeline_spec_2_1=True)
+    )
     job = runner.run(pipeline, write_out=False)
     add_env(job, ENV)
+    fix_condition_inputs(job)
     directory = os.path.dirname(os.path.abspath(output))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
