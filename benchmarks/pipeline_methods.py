@@ -25,7 +25,7 @@ from asmg_tf.cli_args import split_names  # noqa: E402
 from asmg_tf.files import write_json  # noqa: E402
 
 #: span 1 builds the state; spans 2-4 are update spans (the pretraining run + two warm-started runs)
-PROTOCOL = {"num_periods": 5, "pretrain_end": 1, "update_start": 2, "test_start": 3, "test_end": 4}
+PROTOCOL = {"num_periods": 6, "pretrain_end": 1, "update_start": 2, "test_start": 3, "test_end": 5}
 SPANS = (1, 2, 3, 4)
 UPDATE_SPANS = SPANS[1:]
 STREAM = {"num_users": 300, "num_items": 200}
