@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     from asmg_tf.quiet import import_tensorflow
 
     import_tensorflow()
+    from pipeline.commands import quiet_logs
+
+    quiet_logs()
     from asmg_tf.data.synthetic import synthetic_stream
     from pipeline.spans import write_spans
 

@@ -19,7 +19,7 @@ def _fail(command: str, error: Exception) -> int:
     return 1
 
 
-def _quiet_logs() -> None:
+def quiet_logs() -> None:
     """TFX logs every artifact at INFO/WARNING; keep the terminal to our progress and errors."""
     import logging
 
@@ -123,7 +123,7 @@ def open_root(args) -> LocalPipeline:
 
 
 def run(args) -> int:
-    _quiet_logs()
+    quiet_logs()
     try:
         lp = open_root(args)
         seconds = lp.run(args.span)
@@ -134,7 +134,7 @@ def run(args) -> int:
 
 
 def backfill(args) -> int:
-    _quiet_logs()
+    quiet_logs()
     try:
         lp = open_root(args)
         result = lp.backfill(args.first, args.last, progress=not args.quiet)
@@ -197,7 +197,7 @@ def metrics(args) -> int:
 
 
 def compile(args) -> int:  # noqa: A001  (the subcommand's name)
-    _quiet_logs()
+    quiet_logs()
     from pipeline.runners.kubeflow import compile_pipeline
     from pipeline.spans import read_spans_info
 
