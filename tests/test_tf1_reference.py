@@ -1,6 +1,6 @@
 """Our Embedding&MLP and its Adam updates equal an independent TF1 graph-mode reference on MovieLens latest-small.
 
-The reference is written here from the method notes (asmg-method.md §2): placeholders, ``tf.compat.v1`` variables,
+The reference is written here from the method notes (docs/method.md §2): placeholders, ``tf.compat.v1`` variables,
 zero-padded genre lists with their lengths, masked means divided by ``length + 1e-8`` and
 ``tf.compat.v1.train.AdamOptimizer``, i.e. the paper's TF1 formulation, not our Keras layers. Both models start
 from the same weights and see the same batches for two periods with the Adam state carried over, on real data with
