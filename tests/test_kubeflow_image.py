@@ -30,7 +30,7 @@ LAST_SPAN = 3
 UPDATE_SPANS = (2, 3)
 KNOBS = [
     *[a for k, v in PROTOCOL.items() for a in ("--protocol", f"{k}={v}")],
-    *("--option", "k=2", "--pretrain-epochs", "2", "--capacity-headroom", "4.0"),
+    *("--option", "asmg_plus.k=2", "--pretrain-epochs", "2", "--capacity-headroom", "4.0"),
 ]
 REPORT_DIR = os.path.join(REPO, "runs", "kubeflow-image")
 
