@@ -1,4 +1,4 @@
-"""Embedding tables with room to grow: capacities, and enlarging weights, Adam slots and per-row generator state.
+"""Id tables with room to grow: capacities, and enlarging weights, Adam slots and per-row generator state.
 
 Ids are append-only, so a model keeps serving old ids when new ones arrive; tables are allocated with headroom
 (``capacity = ceil(n * (1 + headroom))``) and enlarged the same way when the vocabulary outgrows them. New rows of a
@@ -16,15 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from asmg_tf.models.presets import TrainConfig
+from asmg_tf.models.ranker import ID_SPACES
 from asmg_tf.models.weights import get_weights, named_trainable_variables
 from asmg_tf.training.state import create_slots
-
-#: capacity name -> the base model's table holding those rows
-TABLES = {
-    "users": "user_embedding/embeddings",
-    "items": "item_encoder/item_embedding/embeddings",
-    "categories": "item_encoder/category_embedding/embeddings",
-}
 
 
 def next_capacity(current: int, needed: int, headroom: float, minimum: int = 8) -> int:
@@ -61,22 +55,30 @@ def fresh_weights(capacity: dict[str, int], config: TrainConfig, span: int) -> d
     return get_weights(build_model(sizes_namespace(capacity), config, seed=config.seed + 7919 * span))
 
 
-def grow_weights(weights: dict[str, np.ndarray], fresh: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``weights`` with every table enlarged to ``fresh``'s rows (old rows kept, new rows from ``fresh``)."""
+def grow_weights(
+    weights: dict[str, np.ndarray], fresh: dict[str, np.ndarray], tables: dict[str, str]
+) -> dict[str, np.ndarray]:
+    """``weights`` with every id table (``tables``: the ranker's ``id_tables()``) enlarged to ``fresh``'s rows
+    (old rows kept, new rows from ``fresh``); every other variable must keep its shape."""
     out = {}
     for key, value in weights.items():
         target = fresh[key]
         if value.shape == target.shape:
             out[key] = value
-        elif value.shape[1:] == target.shape[1:] and value.shape[0] < target.shape[0]:
+        elif key in tables and value.shape[1:] == target.shape[1:] and value.shape[0] < target.shape[0]:
             out[key] = np.concatenate([value, target[value.shape[0] :]]).astype(value.dtype)
         else:
-            raise ValueError(f"{key}: cannot grow shape {value.shape} to {target.shape}")
+            what = "id table" if key in tables else "variable that is not an id table (ranker.id_tables())"
+            raise ValueError(f"{key}: cannot grow shape {value.shape} to {target.shape} ({what})")
     return out
 
 
-def weights_capacity(weights: dict[str, np.ndarray]) -> dict[str, int]:
-    return {name: int(weights[key].shape[0]) if key in weights else 0 for name, key in TABLES.items()}
+def weights_capacity(weights: dict[str, np.ndarray], tables: dict[str, str]) -> dict[str, int]:
+    """``{"users": rows, "items": rows, "categories": rows}`` of the id tables (0 for a space without a table)."""
+    out = dict.fromkeys(ID_SPACES, 0)
+    for key, space in tables.items():
+        out[space] = int(weights[key].shape[0])
+    return out
 
 
 def pad_rows(value: np.ndarray, rows: int) -> np.ndarray:
@@ -97,7 +99,7 @@ def transfer_trainable(
 ) -> None:
     """Copy a model and its legacy-Adam state into a larger model (new rows: ``fresh`` weights, zero slots)."""
     old_vars, new_vars = named_trainable_variables(old_model), named_trainable_variables(new_model)
-    grown = grow_weights(get_weights(old_model), fresh)
+    grown = grow_weights(get_weights(old_model), fresh, new_model.id_tables())
     create_slots(new_model, new_optimizer)
     for key, new_var in new_vars.items():
         new_var.assign(grown[key])

@@ -46,7 +46,25 @@ def _knob_overrides(args) -> dict:
     }
     if args.no_cache:
         out["enable_cache"] = False
+    out.update(_model_knobs(args))
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _model_knobs(args) -> dict:
+    """``model``, ``model_options`` and ``model_module`` from the command line, checked before any run: the ranker
+    must be registered (shipped, or by the module, which must also define the Trainer's ``run_fn``)."""
+    from asmg_tf.models.registry import DEFAULT_RANKER, ranker_class
+
+    if not (args.model or args.model_option or args.model_module):
+        return {}
+    model = args.model or DEFAULT_RANKER
+    module = os.path.abspath(args.model_module) if args.model_module else None
+    if module:
+        from pipeline.user_module import check_model_module
+
+        check_model_module(module, model)
+    ranker_class(model)
+    return {"model": model, "model_options": dict(args.model_option) or None, "model_module": module}
 
 
 def _with_options(knobs: dict, options: list[tuple[str, str, object]]) -> dict:

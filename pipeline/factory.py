@@ -26,6 +26,7 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2, range_config_pb2, trainer_pb2
 
 from asmg_tf.data.periods import HIST_LEN, Protocol
+from asmg_tf.model_names import DEFAULT_RANKER
 from asmg_tf.models.presets import preset
 from pipeline import DEFAULT_METHOD
 from pipeline.artifacts import GeneratorHistory, Model, PeriodState, PushedModel
@@ -57,14 +58,18 @@ def train_config_dict(
     pretrain_epochs: int | None = None,
     embedding_dim: int | None = None,
     seed: int | None = None,
+    model: str | None = None,
+    model_options: dict | None = None,
 ) -> dict:
-    """The base model's ``TrainConfig`` (the paper's preset for the data kind, with overrides) as a dict."""
+    """The base model's ``TrainConfig`` (the ranker, the paper's preset for the data kind, overrides) as a dict."""
     config = preset(data_kind).replace(
         learning_rate=learning_rate,
         batch_size=batch_size,
         pretrain_epochs=pretrain_epochs,
         embedding_dim=embedding_dim,
         seed=seed,
+        model=model,
+        model_options=model_options or None,
     )
     return dataclasses.asdict(config)
 
@@ -93,6 +98,9 @@ def create_pipeline(
     pretrain_epochs: int | None = None,
     embedding_dim: int | None = None,
     train_seed: int | None = None,
+    model: str = DEFAULT_RANKER,
+    model_options: dict | None = None,
+    model_module: str | None = None,
     method: str = DEFAULT_METHOD,
     method_options: dict | None = None,
     warmup_periods: int = -1,
@@ -117,6 +125,9 @@ def create_pipeline(
         sample_seed: negative-sampling seed. capacity_headroom: spare table rows, as a fraction (0.5 = +50%).
         data_kind: the paper's hyper-parameter preset (tmall, sobazaar, movielens); learning_rate, batch_size,
             pretrain_epochs, embedding_dim, train_seed: overrides.
+        model, model_options: the ranker (a registered name, ``asmg_tf.models.registry``) and its options;
+            model_module: the user's module file defining it (TFX packages it into the pipeline root and the
+            Trainer, TestThenTrain and AsmgGenerator import it; it must also define ``run_fn``, the Trainer's).
         method, method_options: the ASMG variant and its options (``asmg bench --option`` keys).
         warmup_periods: generator meta-training rounds before its model is pushed (-1: the paper's protocol).
         schema_path: raw-event schema (default: the checked-in one for implicit/explicit data).
@@ -134,7 +145,9 @@ def create_pipeline(
     proto = Protocol(**(protocol or {}))
     gate = GateConfig(window=int(bless_window), threshold=float(bless_threshold), metric=bless_metric)
     protocol_dict = dataclasses.asdict(proto)
-    train = train_config_dict(data_kind, learning_rate, batch_size, pretrain_epochs, embedding_dim, train_seed)
+    train = train_config_dict(
+        data_kind, learning_rate, batch_size, pretrain_epochs, embedding_dim, train_seed, model, model_options
+    )
     settings = {
         "explicit": bool(explicit),
         "positive_rating": float(positive_rating),
@@ -194,9 +207,12 @@ def create_pipeline(
             history=history_in.outputs["history"],
             pushed_model=push_in.outputs["pushed_model"],
             previous_blessing=blessing_in.outputs["blessing"],
+            module_file=model_module,
         )
+        # a user's model module is the Trainer's module file (TFX packages it; its run_fn is the package's)
+        trainer_code = {"module_file": model_module} if model_module else {"run_fn": "pipeline.trainer_module.run_fn"}
         trainer = tfx.components.Trainer(
-            run_fn="pipeline.trainer_module.run_fn",
+            **trainer_code,
             examples=examples,
             base_model=model_in.outputs["model"],
             train_args=trainer_pb2.TrainArgs(splits=[SPLIT]),
@@ -215,6 +231,7 @@ def create_pipeline(
             protocol=protocol_dict,
             train_config=train,
             data_kind=data_kind,
+            module_file=model_module,
         )
         gate = BlessingGate(
             evaluation=metrics.outputs["evaluation"],

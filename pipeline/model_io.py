@@ -6,7 +6,7 @@ Layout (the Trainer's ``fn_args.serving_model_dir`` is ``<uri>/Format-Serving``)
                               tf.Examples, predict_raw, rank, classify, regress; warm-up requests), tables trimmed
                               to the ids known so far (the OOV row is their mean), and the raw-id vocabularies in
                               ``assets.extra/asmg_vocab/`` (line n = raw id of index n)
-    asmg/model.json           role ("iu" or "generated"), span, table capacities, the ranker's config
+    asmg/model.json           role ("iu" or "generated"), span, table capacities, the ranker's name and config
     asmg/weights.npz          trainable weights at full capacity (name -> array)
     asmg/iu_state/            the IU model *and* its Adam state after this span: where the next IU warm-starts
     asmg/pretrained/          (the pretraining run's IU model only) the pretrained model and Adam state
@@ -23,13 +23,13 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from asmg_tf.models import EmbeddingMLPRanker
 from asmg_tf.models.presets import TrainConfig
+from asmg_tf.models.registry import DEFAULT_RANKER, from_description, id_tables_of, ranker_name
 from asmg_tf.models.weights import get_weights, load_weights_npz, save_weights_npz, set_weights
 from asmg_tf.training.loop import compile_model, ensure_built, make_optimizer
 from asmg_tf.training.state import create_slots, read_checkpoint, write_checkpoint
 from pipeline import state as S
-from pipeline.capacity import TABLES, fresh_weights, transfer_trainable, weights_capacity
+from pipeline.capacity import fresh_weights, transfer_trainable, weights_capacity
 
 SERVING_DIR = "Format-Serving"
 ASMG_DIR = "asmg"
@@ -61,37 +61,39 @@ def load_weights(uri: str) -> dict[str, np.ndarray]:
     return load_weights_npz(os.path.join(uri, ASMG_DIR, WEIGHTS))
 
 
-def model_from_config(config: dict) -> EmbeddingMLPRanker:
-    model = EmbeddingMLPRanker.from_config(config)
+def description(info: dict, config_key: str = "config") -> dict:
+    """The ranker description (``asmg_tf.models.registry``) recorded in a ``model.json`` (or a history's info,
+    ``config_key="model_config"``); records from before rankers were selectable hold the default ranker."""
+    return {"model": info.get("model", DEFAULT_RANKER), "config": info[config_key]}
+
+
+def model_from_description(desc: dict) -> tf.keras.Model:
+    model = from_description(desc)
     ensure_built(model)
     return model
 
 
-def model_with_weights(config: dict, weights: dict[str, np.ndarray]) -> EmbeddingMLPRanker:
-    model = model_from_config(config)
+def model_with_weights(desc: dict, weights: dict[str, np.ndarray]) -> tf.keras.Model:
+    model = model_from_description(desc)
     set_weights(model, weights)
     return model
 
 
-def resized_config(config: dict, capacity: dict[str, int]) -> dict:
-    return {
-        **config,
-        "num_users": capacity["users"],
-        "num_items": capacity["items"],
-        "num_categories": capacity["categories"],
-    }
+def resized(desc: dict, capacity: dict[str, int]) -> dict:
+    """``desc`` with its table sizes set to ``capacity``."""
+    return {**desc, "config": {**desc["config"], **{"num_" + space: n for space, n in capacity.items()}}}
 
 
-def trimmed(model: EmbeddingMLPRanker, sizes: dict[str, int]) -> EmbeddingMLPRanker:
-    """A copy holding only the first ``sizes`` rows of each table (the ids known so far)."""
+def trimmed(model: tf.keras.Model, sizes: dict[str, int]) -> tf.keras.Model:
+    """A copy holding only the first ``sizes`` rows of each id table (the ids known so far)."""
     weights = get_weights(model)
-    for name, key in TABLES.items():
-        if key in weights:
-            weights[key] = weights[key][: sizes[name]]
-    return model_with_weights(resized_config(model.get_config(), sizes), weights)
+    for key, space in model.id_tables().items():
+        weights[key] = weights[key][: sizes[space]]
+    desc = {"model": ranker_name(model), "config": model.get_config()}
+    return model_with_weights(resized(desc, sizes), weights)
 
 
-def export_serving(model: EmbeddingMLPRanker, period_meta: dict, period_dir: str, dest: str, name: str = "asmg") -> str:
+def export_serving(model: tf.keras.Model, period_meta: dict, period_dir: str, dest: str, name: str = "asmg") -> str:
     """Write ``dest`` (must not exist): the trimmed model as a TF Serving version, with the vocabularies."""
     from serving.export import export_model
 
@@ -113,7 +115,7 @@ def export_serving(model: EmbeddingMLPRanker, period_meta: dict, period_dir: str
 
 def write_model(
     uri: str,
-    model: EmbeddingMLPRanker,
+    model: tf.keras.Model,
     *,
     info: dict,
     period_meta: dict,
@@ -137,8 +139,9 @@ def write_model(
         os.path.join(asmg, INFO),
         {
             "format": "asmg-model/1",
+            "model": ranker_name(model),
             "config": model.get_config(),
-            "capacity": weights_capacity(get_weights(model)),
+            "capacity": weights_capacity(get_weights(model), model.id_tables()),
             **info,
         },
     )
@@ -146,18 +149,18 @@ def write_model(
 
 def restore_iu(
     uri: str, config: TrainConfig, capacity: dict[str, int], span: int
-) -> tuple[EmbeddingMLPRanker, tf.keras.optimizers.Optimizer]:
+) -> tuple[tf.keras.Model, tf.keras.optimizers.Optimizer]:
     """(model, optimizer) of the IU state saved in the Model at ``uri``, enlarged to ``capacity`` if it grew."""
-    info = read_info(uri)
-    model = model_from_config(info["config"])
+    desc = description(read_info(uri))
+    model = model_from_description(desc)
     optimizer = make_optimizer(config.learning_rate)
     compile_model(model, optimizer)
     create_slots(model, optimizer)
     read_checkpoint(os.path.join(uri, ASMG_DIR, IU_STATE), model=model, optimizer=optimizer)
-    if weights_capacity(get_weights(model)) == capacity:
+    if weights_capacity(get_weights(model), model.id_tables()) == capacity:
         return model, optimizer
     fresh = fresh_weights(capacity, config, span)
-    bigger = model_from_config(resized_config(info["config"], capacity))
+    bigger = model_from_description(resized(desc, capacity))
     bigger_opt = make_optimizer(config.learning_rate)
     compile_model(bigger, bigger_opt)
     transfer_trainable(model, optimizer, bigger, bigger_opt, fresh)
@@ -165,11 +168,13 @@ def restore_iu(
 
 
 def weights_at_capacity(
-    weights: dict[str, np.ndarray], capacity: dict[str, int], config: TrainConfig, span: int
+    weights: dict[str, np.ndarray], capacity: dict[str, int], config: TrainConfig, span: int, desc: dict
 ) -> dict[str, np.ndarray]:
-    """``weights`` enlarged to ``capacity`` with the same new rows ``restore_iu`` gives (identity when equal)."""
-    if weights_capacity(weights) == capacity:
+    """``weights`` (of the ranker ``desc``) enlarged to ``capacity`` with the same new rows ``restore_iu`` gives
+    (identity when equal)."""
+    tables = id_tables_of(desc)
+    if weights_capacity(weights, tables) == capacity:
         return weights
     from pipeline.capacity import grow_weights
 
-    return grow_weights(weights, fresh_weights(capacity, config, span))
+    return grow_weights(weights, fresh_weights(capacity, config, span), tables)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asmg_tf.cli_args import key_value as _kv
 from asmg_tf.cli_args import positive_float, positive_int
 
 
@@ -90,6 +91,13 @@ def add_parsers(sub) -> None:
         "signatures, warm-up requests), atomically.",
     )
     p.add_argument("--weights", required=True, help="weights .npz (name -> array), e.g. an IU weights_XXX.npz")
+    p.add_argument("--model-config", metavar="FILE",
+                   help='the ranker\'s description {"model": name, "config": {...}} (default: model.json beside '
+                   "the weights, as asmg bench writes it)")  # fmt: skip
+    p.add_argument("--model", help="or: the ranker's registered name, sizes read off the weights' id tables")
+    p.add_argument("--model-option", action="append", default=[], type=_kv, metavar="KEY=VALUE",
+                   help="an option of --model (repeatable)")  # fmt: skip
+    p.add_argument("--model-module", metavar="FILE", help="a module file that registers your ranker")
     p.add_argument("--periods", help="PeriodSet folder, for the item -> categories table of models with categories")
     p.add_argument("--base-dir", required=True, help="models folder; TF Serving's base_path is <base-dir>/<name>")
     p.add_argument("--name", default="asmg", help="model name (default: asmg)")

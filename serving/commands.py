@@ -130,13 +130,37 @@ def rank(args) -> int:
     return 0
 
 
+def _description(args, weights: dict) -> dict:
+    """The ranker of ``--weights``: ``--model-config``, else ``model.json`` beside the weights, else ``--model``
+    (its options from ``--model-option``, sizes and width read off the weights' id tables)."""
+    from asmg_tf.models.registry import DEFAULT_RANKER, id_tables_of
+
+    beside = os.path.join(os.path.dirname(os.path.abspath(args.weights)), "model.json")
+    path = args.model_config or (beside if os.path.exists(beside) and not args.model else None)
+    if path:
+        with open(path) as f:
+            return json.load(f)
+    config = {"num_users": 1, "num_items": 1, "num_categories": 1, "embedding_dim": 8, **dict(args.model_option)}
+    probe = {"model": args.model or DEFAULT_RANKER, "config": config}
+    tables = id_tables_of(probe)
+    users = [key for key, space in tables.items() if space == "users"]
+    if users and users[0] in weights and "embedding_dim" not in dict(args.model_option):
+        config["embedding_dim"] = int(weights[users[0]].shape[-1])
+    config["num_categories"] = int(any(s == "categories" and k in weights for k, s in tables.items()))
+    return probe
+
+
 def export(args) -> int:
+    from asmg_tf.models.registry import import_model_module
     from asmg_tf.models.weights import load_weights_npz
     from serving.export import export_model, model_from_weights
     from serving.model_config import ModelEntry, write_model_config
 
     try:
-        model = model_from_weights(load_weights_npz(args.weights))
+        if args.model_module:
+            import_model_module(args.model_module)
+        weights = load_weights_npz(args.weights)
+        model = model_from_weights(weights, _description(args, weights))
         categories = None
         if args.periods:
             from asmg_tf.data.periods import PeriodSet

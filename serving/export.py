@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -25,7 +24,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from asmg_tf.models import EmbeddingMLPRanker
+from asmg_tf.models.contract import check_ranker
+from asmg_tf.models.ranker import SIZE_KEYS, RankerContractError
+from asmg_tf.models.registry import describe, from_description, ranker_name
 from asmg_tf.models.weights import get_weights, named_trainable_variables, set_weights
 from serving import schema as S
 from serving.signatures import ServingFunctions
@@ -45,11 +46,11 @@ def next_version(model_dir: str) -> int:
     return max(int(time.time()), (versions[-1] + 1) if versions else 0)
 
 
-def oov_extended_weights(weights: dict[str, np.ndarray], target_shapes: dict[str, tuple]) -> dict[str, np.ndarray]:
-    """Weights reshaped for a copy whose tables have one more row: that row is the mean of the others.
-
-    Weights whose shape is unchanged are copied; any other difference is an error.
-    """
+def oov_extended_weights(
+    weights: dict[str, np.ndarray], target_shapes: dict[str, tuple], tables: dict[str, str]
+) -> dict[str, np.ndarray]:
+    """Weights reshaped for a copy whose id tables (``tables``: the ranker's ``id_tables()``) have one more row:
+    that row is the mean of the others. Every other weight must keep its shape."""
     if set(weights) != set(target_shapes):
         raise ValueError(
             f"the serving copy's weights {sorted(target_shapes)} differ from the model's {sorted(weights)}"
@@ -57,20 +58,18 @@ def oov_extended_weights(weights: dict[str, np.ndarray], target_shapes: dict[str
     out = {}
     for key, value in weights.items():
         shape = tuple(target_shapes[key])
-        if shape == value.shape:
-            out[key] = value
-        elif shape == (value.shape[0] + 1, *value.shape[1:]):
+        if key in tables and shape == (value.shape[0] + 1, *value.shape[1:]):
             out[key] = np.concatenate([value, value.mean(axis=0, keepdims=True)], axis=0).astype(value.dtype)
+        elif shape == value.shape and key not in tables:
+            out[key] = value
         else:
-            raise ValueError(f"{key}: cannot extend shape {value.shape} to {shape}")
+            what = "an id table" if key in tables else "not an id table (id_tables()), yet its shape changed"
+            raise RankerContractError(f"{key} ({what}): cannot extend shape {value.shape} to {shape}")
     return out
 
 
 def _check_inputs(model, item_categories: np.ndarray | None) -> np.ndarray | None:
-    if not isinstance(model, EmbeddingMLPRanker):
-        raise TypeError(f"export_model serves EmbeddingMLPRanker models, got {type(model).__name__}")
-    if not model.built:
-        raise ValueError("the model has no weights yet: build it (call it once) or load trained weights first")
+    check_ranker(model)  # registered, sizes in its config, built, id tables declared, logits [B]
     if model.has_categories:
         if item_categories is None:
             raise ValueError(
@@ -91,7 +90,7 @@ def _check_inputs(model, item_categories: np.ndarray | None) -> np.ndarray | Non
 
 
 def export_model(
-    model: EmbeddingMLPRanker,
+    model: tf.keras.Model,
     base_dir: str,
     name: str,
     version: int | None = None,
@@ -102,7 +101,8 @@ def export_model(
     """Write ``model`` as version ``version`` of model ``name`` under ``base_dir``; return the version directory.
 
     Args:
-        model: a built ``EmbeddingMLPRanker`` (an IU model or a generated one: same class).
+        model: a built ranker (``asmg_tf.models.ranker``: any registered model that keeps the contract; an IU
+            model or a generated one).
         base_dir: the model base folder; the model's ``base_path`` for TF Serving is ``base_dir/name``.
         name: the model name (a single path component).
         version: a positive integer, or None for ``next_version`` (Unix seconds, and above every existing one).
@@ -112,7 +112,8 @@ def export_model(
 
     Raises:
         FileExistsError: the version already exists (a served version is never overwritten).
-        ValueError / TypeError: bad arguments, with what to do.
+        ValueError / TypeError: bad arguments, with what to do; ``RankerContractError`` (a TypeError): the
+            model breaks the ranker contract (the message names what).
     """
     table = _check_inputs(model, item_categories)
     if not name or os.sep in name or name.startswith("."):
@@ -140,23 +141,19 @@ def export_model(
     return final
 
 
-def _serving_config(model: EmbeddingMLPRanker) -> dict:
+def _serving_sizes(model: tf.keras.Model) -> dict[str, int]:
+    """Table sizes of the serving copy: one out-of-vocabulary row more in every id space that has a table."""
     config = model.get_config()
-    config["num_users"] = model.num_users + 1
-    config["num_items"] = model.num_items + 1
-    if model.num_categories:
-        config["num_categories"] = model.num_categories + 1
-    return config
+    return {space: config[key] + 1 for space, key in SIZE_KEYS.items() if config[key]}
 
 
-def _write_saved_model(model: EmbeddingMLPRanker, table: np.ndarray | None, path: str) -> None:
+def _write_saved_model(model: tf.keras.Model, table: np.ndarray | None, path: str) -> None:
     """Trace the signatures around an OOV-extended copy of ``model`` and save them with tag ``serve``."""
-    serving_model = type(model).from_config(_serving_config(model))
+    serving_model = from_description(describe(model), _serving_sizes(model))
     serving_model(serving_model.example_features())
     variables = named_trainable_variables(serving_model)
-    set_weights(
-        serving_model, oov_extended_weights(get_weights(model), {k: tuple(v.shape) for k, v in variables.items()})
-    )
+    shapes = {k: tuple(v.shape) for k, v in variables.items()}
+    set_weights(serving_model, oov_extended_weights(get_weights(model), shapes, model.id_tables()))
     table_var = None
     if table is not None:
         padded = np.concatenate([table, np.full([1, table.shape[1]], -1, np.int32)])
@@ -197,9 +194,10 @@ def set_method_names(path: str, methods: dict[str, str]) -> None:
         fingerprinting_utils.write_fingerprint(path)
 
 
-def _write_export_info(model: EmbeddingMLPRanker, table: np.ndarray | None, path: str) -> None:
+def _write_export_info(model: tf.keras.Model, table: np.ndarray | None, path: str) -> None:
     info = {
         "format": "asmg-serving/1",
+        "model": ranker_name(model),
         "model_class": type(model).__name__,
         "config": model.get_config(),
         "num_users": model.num_users,
@@ -216,29 +214,17 @@ def _write_export_info(model: EmbeddingMLPRanker, table: np.ndarray | None, path
         json.dump(info, f, indent=1)
 
 
-def model_from_weights(weights: dict[str, np.ndarray]) -> EmbeddingMLPRanker:
-    """Rebuild an ``EmbeddingMLPRanker`` from a ``name -> array`` mapping (e.g. an IU ``weights_XXX.npz``).
+def model_from_weights(weights: dict[str, np.ndarray], description: dict) -> tf.keras.Model:
+    """Rebuild a ranker from its description (``{"model": name, "config": ...}``, ``asmg_tf.models.registry``) and a
+    ``name -> array`` mapping (e.g. an IU ``weights_XXX.npz``): table sizes come from the id tables' rows."""
+    from asmg_tf.models.registry import id_tables_of
 
-    Table sizes, the embedding width and the tower come from the arrays' shapes.
-    """
-    try:
-        users = weights["user_embedding/embeddings"]
-        items = weights["item_encoder/item_embedding/embeddings"]
-    except KeyError as e:
-        raise ValueError(f"not EmbeddingMLPRanker weights: missing {e.args[0]!r} (have {sorted(weights)})") from None
-    cats = weights.get("item_encoder/category_embedding/embeddings")
-    kernels = sorted(
-        (int(m.group(1)), w.shape[1])
-        for k, w in weights.items()
-        if (m := re.fullmatch(r"mlp_tower/dense_(\d+)/kernel", k))
-    )
-    model = EmbeddingMLPRanker(
-        users.shape[0],
-        items.shape[0],
-        0 if cats is None else cats.shape[0],
-        embedding_dim=users.shape[1],
-        hidden_units=[units for _, units in kernels],
-    )
+    sizes = {"categories": 0}
+    for key, space in id_tables_of(description).items():
+        if key not in weights:
+            raise ValueError(f"the weights lack the id table {key!r} of model {description.get('model')!r}")
+        sizes[space] = int(weights[key].shape[0])
+    model = from_description(description, sizes)
     model(model.example_features())
     set_weights(model, weights)
     return model

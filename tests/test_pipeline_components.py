@@ -415,12 +415,11 @@ def test_test_then_train_scores_the_previous_models_on_the_new_span(chain):
     data = read_period(S.split_files(chain["examples"][5].uri, "period"))
     from asmg_tf.models.presets import TrainConfig
 
+    desc = model_io.description(model_io.read_info(chain["model"][4].uri))
     grown = model_io.weights_at_capacity(  # the item table grew at span 5: new rows as the Trainer makes them
-        model_io.load_weights(chain["model"][4].uri), meta["capacity"], TrainConfig(**TRAIN), 5
+        model_io.load_weights(chain["model"][4].uri), meta["capacity"], TrainConfig(**TRAIN), 5, desc
     )
-    iu4 = model_io.model_with_weights(
-        model_io.resized_config(model_io.read_info(chain["model"][4].uri)["config"], meta["capacity"]), grown
-    )
+    iu4 = model_io.model_with_weights(model_io.resized(desc, meta["capacity"]), grown)
     want = evaluate(iu4, data, table)
     assert m5["iu"]["auc"] == pytest.approx(want["auc"], abs=1e-9)
     assert chain["metrics"][5].get_float_custom_property("iu_auc") == pytest.approx(want["auc"])

@@ -107,9 +107,11 @@ def test_capacities_grow_with_headroom_and_keep_rows():
     assert cap == {"users": 20, "items": 8, "categories": 0}
     old = {"t": np.ones((3, 2), np.float32), "k": np.zeros(4, np.float32)}
     fresh = {"t": np.full((5, 2), 7, np.float32), "k": np.ones(4, np.float32)}
-    grown = grow_weights(old, fresh)
+    grown = grow_weights(old, fresh, {"t": "items"})
     assert grown["t"][:3].tolist() == [[1, 1]] * 3 and grown["t"][3:].tolist() == [[7, 7]] * 2
     assert grown["k"].tolist() == [0] * 4  # same shape: kept
     assert pad_rows(np.ones((2, 3)), 4)[2:].sum() == 0
     with pytest.raises(ValueError):
-        grow_weights({"t": np.ones((6, 2))}, {"t": np.ones((5, 2))})
+        grow_weights({"t": np.ones((6, 2))}, {"t": np.ones((5, 2))}, {"t": "items"})
+    with pytest.raises(ValueError, match="not an id table"):  # only declared id tables may grow
+        grow_weights({"k": np.ones((3, 2))}, {"k": np.ones((5, 2))}, {"t": "items"})

@@ -16,6 +16,8 @@ from serving_util import NUM_CATEGORIES, NUM_ITEMS, NUM_USERS, keras_probs, oov_
 
 from asmg_tf.models.weights import get_weights
 from serving import schema as S
+from asmg_tf.models.ranker import RankerContractError
+from asmg_tf.models.registry import describe
 from serving.export import export_model, list_versions, model_from_weights
 from serving.model_config import ModelEntry, canary_entry, format_config, read_model_config, write_model_config
 from serving.warmup import read_warmup
@@ -231,7 +233,7 @@ def test_warmup_records_replay(exported):
 
 def test_model_without_categories_and_rebuild_from_weights(tmp_path):
     model, _ = tiny_model(categories=False, seed=3)
-    rebuilt = model_from_weights(get_weights(model))
+    rebuilt = model_from_weights(get_weights(model), describe(model))
     assert rebuilt.hidden_units == model.hidden_units and rebuilt.num_categories == 0
     path = export_model(rebuilt, str(tmp_path), "plain", version=2)
     with loaded(path) as (sess, meta):
@@ -268,7 +270,7 @@ def test_export_rejects_bad_arguments(tmp_path):
     plain, _ = tiny_model(categories=False)
     with pytest.raises(ValueError, match="must be None"):
         export_model(plain, str(tmp_path), "p", version=1, item_categories=table)
-    with pytest.raises(TypeError, match="EmbeddingMLPRanker"):
+    with pytest.raises(RankerContractError, match="not a registered ranker"):
         export_model(tf.keras.Sequential([tf.keras.layers.Dense(1)]), str(tmp_path), "x", version=1)
     assert list_versions(str(tmp_path / "asmg")) == []
 

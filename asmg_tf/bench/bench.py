@@ -11,6 +11,7 @@ from asmg_tf.bench.cache import data_key, default_cache_root, train_key
 from asmg_tf.bench.report import format_table, plot_results, write_results
 from asmg_tf.bench.runner import run_method
 from asmg_tf.data.periods import PeriodSet
+from asmg_tf.model_names import DEFAULT_RANKER
 from asmg_tf.models.presets import preset
 from asmg_tf.updaters import METHODS, Context
 
@@ -32,6 +33,9 @@ class BenchSpec:
     learning_rate: float | None = None
     batch_size: int | None = None
     pretrain_epochs: int | None = None
+    model: str = DEFAULT_RANKER  # a registered ranker (asmg_tf.models.registry)
+    model_options: dict = dataclasses.field(default_factory=dict)
+    model_module: str | None = None  # the user's file registering ``model`` (imported by the caller)
     options: dict = dataclasses.field(default_factory=dict)  # {method: {key: value}}
     synthetic: dict = dataclasses.field(default_factory=dict)  # options of the synthetic stream
     plot: bool = True
@@ -93,13 +97,16 @@ def prepare_context(spec: BenchSpec) -> tuple[Context, dict]:
         batch_size=spec.batch_size,
         pretrain_epochs=spec.pretrain_epochs,
         seed=spec.model_seed,
+        model=spec.model,
+        model_options=spec.model_options or None,
     )
     log(
         f"{periods.name}: {len(periods.periods)} periods, {sum(map(len, periods.periods))} samples, "
         f"{periods.num_users} users, {periods.num_items} items, {periods.num_categories} categories; "
-        f"lr {config.learning_rate}, batch {config.batch_size}"
+        f"model {config.model}, lr {config.learning_rate}, batch {config.batch_size}"
     )
-    ctx = Context(periods, config, os.path.join(ddir, f"train-{train_key(config)}"), options=spec.options, log=log)
+    key = train_key(config, spec.model_module)
+    ctx = Context(periods, config, os.path.join(ddir, f"train-{key}"), options=spec.options, log=log)
     start = time.perf_counter()
     ctx.pretrained()
     stages["pretrain_seconds"] = ctx.pretrain_info()["seconds"]

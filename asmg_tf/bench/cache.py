@@ -38,5 +38,13 @@ def data_key(data: str | None, **settings) -> str:
     return _digest({"files": files, "settings": settings, "version": 2})
 
 
-def train_key(config) -> str:
-    return _digest({"config": dataclasses.asdict(config), "version": 1})
+def train_key(config, model_module: str | None = None) -> str:
+    """Identifies a pretrained model and IU chain: every base-model setting (the ranker included) and, for a ranker
+    from a user's module file, that file's contents (an edited model is another model)."""
+    settings = dataclasses.asdict(config)
+    if settings["model"] == "embedding_mlp" and not settings["model_options"]:
+        # the default ranker keeps the keys it had before models were selectable (caches stay valid)
+        del settings["model"], settings["model_options"]
+    if model_module:
+        settings["model_module"] = _file_digest(model_module)
+    return _digest({"config": settings, "version": 1})

@@ -35,6 +35,11 @@ def add_parser(sub) -> None:
     p.add_argument("--pretrain-epochs", type=int, help="pretraining epochs (default 10)")
     p.add_argument("--option", action="append", default=[], type=method_option, metavar="METHOD.KEY=VALUE",
                    help="a method option, e.g. asmg_gru_multi.k=4 (repeatable)")  # fmt: skip
+    p.add_argument("--model", help="the ranker: embedding_mlp (default), dcn_v2, din, or one --model-module registers")
+    p.add_argument("--model-option", action="append", default=[], type=key_value, metavar="KEY=VALUE",
+                   help="an option of the ranker, e.g. cross_layers=3 (repeatable)")  # fmt: skip
+    p.add_argument("--model-module", metavar="FILE", help="your module file that registers a ranker (see README)")
+    p.add_argument("--list-models", action="store_true", help="print the available rankers and exit")
     p.add_argument("--synthetic", action="append", default=[], type=key_value, metavar="KEY=VALUE",
                    help="synthetic stream option, e.g. num_users=50000 (repeatable)")  # fmt: skip
     p.add_argument("--no-plot", action="store_true")
@@ -48,14 +53,22 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     """Check the arguments (no TensorFlow yet), then run the bench; a data error is one message and exit code 2."""
     from asmg_tf.method_names import METHOD_NAMES
+    from asmg_tf.model_names import DEFAULT_RANKER, SHIPPED_RANKERS
 
     if args.list_methods:
         print("\n".join(sorted(METHOD_NAMES)))
+        return 0
+    if args.list_models and not args.model_module:  # the shipped ones, without loading TensorFlow
+        print("\n".join(f"{name:<14} {line}" for name, (_, line) in SHIPPED_RANKERS.items()))
         return 0
     methods = split_names(args.methods)
     problems = []
     if args.data and not os.path.exists(args.data):
         problems.append(f"--data {args.data}: no such file or folder")
+    if args.model_module and not os.path.isfile(args.model_module):
+        problems.append(f"--model-module {args.model_module}: no such file")
+    elif not args.model_module and args.model and args.model not in SHIPPED_RANKERS:
+        problems.append(f"unknown model {args.model!r}; `asmg bench --list-models` lists them (or --model-module)")
     unknown = [m for m in methods + split_names(args.plot_methods) if m not in METHOD_NAMES]
     unknown += [m for m, _, _ in args.option if m not in METHOD_NAMES]
     if unknown:
@@ -74,6 +87,18 @@ def run(args) -> int:
     import_tensorflow(verbose=getattr(args, "verbose", False))
     from asmg_tf.bench.bench import BenchSpec, run_bench
     from asmg_tf.data.errors import DataError
+    from asmg_tf.models.registry import import_model_module, ranker_class, ranker_names
+
+    try:
+        if args.model_module:
+            import_model_module(args.model_module)
+        if args.list_models:
+            print("\n".join(ranker_names()))
+            return 0
+        ranker_class(args.model or DEFAULT_RANKER)
+    except ValueError as e:
+        print(f"asmg bench: {e}", file=sys.stderr)
+        return 2
 
     spec = BenchSpec(
         data=args.data,
@@ -88,6 +113,9 @@ def run(args) -> int:
         learning_rate=args.lr,
         batch_size=args.batch_size,
         pretrain_epochs=args.pretrain_epochs,
+        model=args.model or DEFAULT_RANKER,
+        model_options=dict(args.model_option),
+        model_module=args.model_module,
         options=options,
         synthetic=dict(args.synthetic),
         plot=not args.no_plot,

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 
+from asmg_tf.model_names import DEFAULT_RANKER
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Base-model training settings: Adam learning rate, batch size, pretraining epochs and seed."""
+    """Base-model settings: the ranker (a registered name and its options, ``asmg_tf.models.registry``), Adam
+    learning rate, batch size, pretraining epochs and seed."""
 
     learning_rate: float = 1e-3
     batch_size: int = 256
     pretrain_epochs: int = 10
     embedding_dim: int = 8
     seed: int = 123
+    model: str = DEFAULT_RANKER
+    model_options: dict = dataclasses.field(default_factory=dict)
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -14,17 +14,22 @@ import tensorflow as tf
 
 from asmg_tf.data.periods import PeriodSet
 from asmg_tf.files import write_json
-from asmg_tf.models.embedding_mlp import EmbeddingMLPRanker
 from asmg_tf.models.presets import TrainConfig
+from asmg_tf.models.registry import build_ranker
 from asmg_tf.training.loop import compile_model, ensure_built, evaluate, make_optimizer, train_epoch
 from asmg_tf.training.state import create_slots, read_checkpoint, restore_snapshot, snapshot, write_checkpoint
 
 
-def build_model(periods: PeriodSet, config: TrainConfig, *, seed: int | None = None) -> EmbeddingMLPRanker:
-    """A fresh, built base model sized for ``periods`` (seeded initialisation)."""
+def build_model(periods: PeriodSet, config: TrainConfig, *, seed: int | None = None) -> tf.keras.Model:
+    """A fresh, built base model (``config.model`` with ``config.model_options``) sized for ``periods``, seeded."""
     tf.keras.utils.set_random_seed(config.seed if seed is None else seed)
-    model = EmbeddingMLPRanker(
-        periods.num_users, periods.num_items, periods.num_categories, embedding_dim=config.embedding_dim
+    model = build_ranker(
+        config.model,
+        periods.num_users,
+        periods.num_items,
+        periods.num_categories,
+        embedding_dim=config.embedding_dim,
+        **config.model_options,
     )
     ensure_built(model)
     return model

@@ -21,6 +21,7 @@ import tensorflow as tf
 from asmg_tf.data.periods import PeriodData, PeriodSet, Protocol
 from asmg_tf.files import write_json
 from asmg_tf.models.presets import TrainConfig
+from asmg_tf.models.registry import describe
 from asmg_tf.models.weights import get_weights, load_weights_npz, save_weights_npz, set_weights
 from asmg_tf.training.loop import evaluate, period_seed, train_epoch
 from asmg_tf.training.pretrain import new_trainable, pretrain_cached
@@ -216,6 +217,8 @@ class Context(ModelAccess):
         record = self.iu_record()
         state = os.path.join(self.iu_dir(), "state")
         model, optimizer = self.pretrained()
+        # what the weights files are: ``asmg export --weights .../weights_XXX.npz`` rebuilds the ranker from it
+        write_json(os.path.join(self.iu_dir(), "model.json"), describe(model))
         if record["done"] >= proto.update_start:
             read_checkpoint(state, model=model, optimizer=optimizer)
         first = max(record["done"] + 1, proto.update_start)

@@ -17,6 +17,7 @@ import os
 import sys
 import time
 
+from asmg_tf.model_names import DEFAULT_RANKER
 from pipeline import DEFAULT_METHOD, LEGACY_METHOD
 from pipeline import spans as spans_mod
 from pipeline import state as S
@@ -40,14 +41,15 @@ def knobs_from_spans(spans_root: str, **overrides) -> dict:
         "has_categories": info["has_categories"],
         "data_kind": info["kind"],
         "method": DEFAULT_METHOD,  # recorded, so a later change of the default cannot change an existing root
+        "model": DEFAULT_RANKER,
     }
     knobs.update({k: v for k, v in overrides.items() if v is not None})
     return knobs
 
 
 def _with_legacy_method(knobs: dict) -> dict:
-    """Roots created before the method was recorded ran the default of the time."""
-    return {"method": LEGACY_METHOD, **knobs}
+    """Roots created before the method (or the ranker) was recorded ran the defaults of the time."""
+    return {"method": LEGACY_METHOD, "model": DEFAULT_RANKER, **knobs}
 
 
 class LocalPipeline:

@@ -11,6 +11,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from pipeline import DEFAULT_METHOD
 from pipeline.artifacts import Examples, GeneratorHistory, Model
 from pipeline.components.generator.executor import Executor
+from pipeline.user_module import MODULE_PARAMETERS, add_module_dependency
 
 
 class AsmgGeneratorSpec(component_spec.ComponentSpec):
@@ -21,6 +22,7 @@ class AsmgGeneratorSpec(component_spec.ComponentSpec):
         "protocol": ExecutionParameter(type=str),
         "train_config": ExecutionParameter(type=str),
         "data_kind": ExecutionParameter(type=str),
+        **MODULE_PARAMETERS,
     }
     INPUTS = {
         "model": ChannelParameter(type=Model),
@@ -45,6 +47,7 @@ class AsmgGenerator(base_component.BaseComponent):
             ``method_options``: its options (as ``asmg bench --option METHOD.KEY=VALUE``).
         warmup_periods: meta-training rounds before the generated model is pushed (-1: the paper's protocol).
         protocol, train_config: the run's protocol and base-model settings; data_kind: the presets' data kind.
+        module_file: the user's model module (``pipeline.user_module``), when the ranker is not a shipped one.
     """
 
     SPEC_CLASS = AsmgGeneratorSpec
@@ -62,6 +65,7 @@ class AsmgGenerator(base_component.BaseComponent):
         protocol: dict,
         train_config: dict,
         data_kind: str = "sobazaar",
+        module_file: str | None = None,
     ):
         spec = AsmgGeneratorSpec(
             model=model,
@@ -73,7 +77,9 @@ class AsmgGenerator(base_component.BaseComponent):
             protocol=json.dumps(protocol, sort_keys=True),
             train_config=json.dumps(train_config, sort_keys=True),
             data_kind=data_kind,
+            module_file=module_file,
             generated_model=channel.Channel(type=Model),
             updated_history=channel.Channel(type=GeneratorHistory),
         )
         super().__init__(spec=spec)
+        add_module_dependency(self)

@@ -28,6 +28,7 @@ from tfx.types import artifact_utils
 
 from asmg_tf.data.periods import Protocol
 from asmg_tf.models.presets import TrainConfig
+from asmg_tf.models.registry import id_tables_of
 from asmg_tf.models.weights import get_weights
 from asmg_tf.training.state import read_checkpoint
 from asmg_tf.updaters import METHODS, make_method
@@ -40,6 +41,7 @@ from pipeline.examples import read_period
 from pipeline.generator_context import HistoryContext
 from pipeline.history import GENERATOR_DIR, History, write_history
 from pipeline.trainer_module import pretrain_span_files
+from pipeline.user_module import import_user_module
 
 
 def pipeline_methods() -> list[str]:
@@ -71,6 +73,7 @@ def default_warmup(protocol: Protocol, first_iteration: int) -> int:
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
         start = time.perf_counter()
+        import_user_module(exec_properties)  # registers the user's ranker, if any
         iu = artifact_utils.get_single_instance(input_dict["model"])
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         previous = input_dict.get("history") or []
@@ -138,6 +141,7 @@ class Executor(base_executor.BaseExecutor):
                 "method": name,
                 "options": options,
                 "capacity": capacity,
+                "model": model_io.description(model_io.read_info(iu.uri))["model"],
                 "model_config": model_io.read_info(iu.uri)["config"],
                 "train_config": json.loads(exec_properties["train_config"]),
                 "first_iteration": first,
@@ -163,7 +167,8 @@ def _context(iu_uri, examples_uri, meta, history, protocol, config, kind) -> His
     if span == protocol.update_start:  # the pretraining run: BU's first windows reach into these spans
         periods.update({t: (lambda f=f: read_period(f)) for t, f in pretrain_span_files(examples_uri).items()})
     if history:
-        grown = lambda load: lambda: grow_weights(load(), iu_weights)  # noqa: E731  (rows a model never had)
+        tables = id_tables_of(model_io.description(model_io.read_info(iu_uri)))
+        grown = lambda load: lambda: grow_weights(load(), iu_weights, tables)  # noqa: E731  (rows a model never had)
         iu_sources.update({t: grown(lambda t=t: history.iu_weights(t)) for t in history.info["iu_spans"]})
         periods.update({t: (lambda t=t: history.period(t)) for t in history.info["data_spans"]})
     info = model_io.read_info(iu_uri)

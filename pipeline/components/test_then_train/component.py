@@ -8,10 +8,11 @@ from tfx.types.component_spec import ChannelParameter
 
 from pipeline.artifacts import Examples, GeneratorHistory, PeriodMetrics, PushedModel
 from pipeline.components.test_then_train.executor import Executor
+from pipeline.user_module import MODULE_PARAMETERS, add_module_dependency
 
 
 class TestThenTrainSpec(component_spec.ComponentSpec):
-    PARAMETERS = {}
+    PARAMETERS = dict(MODULE_PARAMETERS)
     INPUTS = {
         "examples": ChannelParameter(type=Examples),
         "history": ChannelParameter(type=GeneratorHistory, optional=True),
@@ -29,13 +30,15 @@ class TestThenTrain(base_component.BaseComponent):
     SPEC_CLASS = TestThenTrainSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, examples, history=None, pushed_model=None, previous_blessing=None):
+    def __init__(self, examples, history=None, pushed_model=None, previous_blessing=None, module_file=None):
         super().__init__(
             spec=TestThenTrainSpec(
                 examples=examples,
                 history=history,
                 pushed_model=pushed_model,
                 previous_blessing=previous_blessing,
+                module_file=module_file,
                 evaluation=channel.Channel(type=PeriodMetrics),
             )
         )
+        add_module_dependency(self)  # the user's ranker, to rebuild the previous models

@@ -33,6 +33,7 @@ from pipeline import state as S
 from pipeline.artifacts import SPAN
 from pipeline.examples import read_period
 from pipeline.history import GENERATED, History
+from pipeline.user_module import import_user_module
 
 SCORED = ("served", "iu", "generated", "served_full", "iu_served", "generated_served")
 
@@ -42,6 +43,7 @@ class Executor(base_executor.BaseExecutor):
         from serving.score import score_version
 
         start = time.perf_counter()
+        import_user_module(exec_properties)  # registers the user's ranker, if any
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         previous = input_dict.get("history") or []
         pushed = input_dict.get("pushed_model") or []
@@ -57,12 +59,13 @@ class Executor(base_executor.BaseExecutor):
             _check_span(history.span, span, "generator history")
             table = S.category_table(examples.uri, meta)
             config = TrainConfig(**history.info["train_config"])
-            model_config = model_io.resized_config(history.info["model_config"], capacity)
+            desc = model_io.description(history.info, "model_config")
             candidates = {"iu": history.iu_weights(span - 1), "generated": history.weights(GENERATED)}
             for name, weights in candidates.items():
                 if weights is not None:
-                    grown = model_io.weights_at_capacity(weights, capacity, config, span)
-                    result[name] = evaluate(model_io.model_with_weights(model_config, grown), data, table)
+                    grown = model_io.weights_at_capacity(weights, capacity, config, span, desc)
+                    model = model_io.model_with_weights(model_io.resized(desc, capacity), grown)
+                    result[name] = evaluate(model, data, table)
         if pushed:
             push = pushed[0]
             _check_span(push.get_int_custom_property(SPAN), span, "pushed model")
@@ -79,6 +82,9 @@ class Executor(base_executor.BaseExecutor):
             for name, prop in candidates.items():
                 if name == "generated_served" and result["generated"] is None:
                     continue  # no generated model yet: the candidate artifact held the IU model
+                if result["served"] is not None and name == f"{result['served_source']}_served":
+                    result[name] = result["served"]  # the pushed version is this candidate's SavedModel, copied
+                    continue
                 scored = score_version(model_io.serving_dir(blessing[0].get_string_custom_property(prop)), data)
                 result[name] = {"auc": scored["auc"], "logloss": scored["logloss"]}
         if not previous and not pushed:

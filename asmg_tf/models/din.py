@@ -1,0 +1,62 @@
+"""DIN-style sequence-aware ranker: the history pooled by target attention (Zhou et al., KDD 2018)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from asmg_tf.layers import MLPTower, TargetAttentionPooling
+from asmg_tf.models import features as F
+from asmg_tf.models.embedded import EmbeddedRanker
+from asmg_tf.models.embedding_mlp import paper_hidden_units
+from asmg_tf.models.registry import register_ranker
+
+
+@register_ranker("din")
+class DINRanker(EmbeddedRanker):
+    """interest = sum_l w_l(e(i), e(h_l)) e(h_l)  (``TargetAttentionPooling``);
+    logit = MLP(concat(user_emb[u], interest, e(i))).
+
+    ``EmbeddingMLPRanker`` with the history's masked mean replaced by attention to the target item: the history
+    items that resemble the candidate weigh more. Same tables, inputs and presets.
+
+    Args:
+        num_users, num_items, num_categories, embedding_dim: as ``EmbeddingMLPRanker``.
+        attention_units: hidden widths of the attention MLP ([16]).
+        attention_normalization: ``"softmax"`` (weights sum to 1 over the history) or ``"none"`` (DIN's own).
+        hidden_units: tower widths ending in 1; default the paper's tower for the input width.
+
+    Call args: the standard features (``asmg_tf.models.ranker``). Returns logits ``[B]``.
+    """
+
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        num_categories: int = 0,
+        embedding_dim: int = 8,
+        attention_units: Sequence[int] = (16,),
+        attention_normalization: str = "softmax",
+        hidden_units: Sequence[int] | None = None,
+        **kwargs,
+    ):
+        super().__init__(num_users, num_items, num_categories, embedding_dim, **kwargs)
+        self.attention = TargetAttentionPooling(attention_units, attention_normalization, name="attention")
+        input_dim = self.embedding_dim + 2 * self.item_dim
+        self.hidden_units = list(hidden_units) if hidden_units else paper_hidden_units(input_dim)
+        if self.hidden_units[-1] != 1:
+            raise ValueError(f"hidden_units must end in 1 (a logit), got {self.hidden_units}")
+        self.tower = MLPTower(self.hidden_units, name="mlp_tower")
+
+    def call(self, features: dict, training: bool = False) -> tf.Tensor:
+        user_vec, item_vec, hist_vecs = self.embed(features)
+        interest = self.attention(item_vec, hist_vecs, features[F.HIST_LEN])
+        return tf.squeeze(self.tower(tf.concat([user_vec, interest, item_vec], axis=-1)), axis=-1)
+
+    def options(self) -> dict:
+        return {
+            "attention_units": list(self.attention.hidden_units),
+            "attention_normalization": self.attention.normalization,
+            "hidden_units": list(self.hidden_units),
+        }
