@@ -73,6 +73,12 @@ def grow_weights(
     return out
 
 
+def at_capacity(weights: dict[str, np.ndarray], tables: dict[str, str], capacity: dict[str, int]) -> bool:
+    """Whether every id table of ``weights`` has the rows of ``capacity`` (spaces the ranker has no table for, e.g.
+    categories of a model that ignores them, do not count)."""
+    return all(int(weights[key].shape[0]) == capacity[space] for key, space in tables.items())
+
+
 def weights_capacity(weights: dict[str, np.ndarray], tables: dict[str, str]) -> dict[str, int]:
     """``{"users": rows, "items": rows, "categories": rows}`` of the id tables (0 for a space without a table)."""
     out = dict.fromkeys(ID_SPACES, 0)

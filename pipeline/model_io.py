@@ -29,7 +29,7 @@ from asmg_tf.models.weights import get_weights, load_weights_npz, save_weights_n
 from asmg_tf.training.loop import compile_model, ensure_built, make_optimizer
 from asmg_tf.training.state import create_slots, read_checkpoint, write_checkpoint
 from pipeline import state as S
-from pipeline.capacity import fresh_weights, transfer_trainable, weights_capacity
+from pipeline.capacity import at_capacity, fresh_weights, transfer_trainable, weights_capacity
 
 SERVING_DIR = "Format-Serving"
 ASMG_DIR = "asmg"
@@ -157,7 +157,7 @@ def restore_iu(
     compile_model(model, optimizer)
     create_slots(model, optimizer)
     read_checkpoint(os.path.join(uri, ASMG_DIR, IU_STATE), model=model, optimizer=optimizer)
-    if weights_capacity(get_weights(model), model.id_tables()) == capacity:
+    if at_capacity(get_weights(model), model.id_tables(), capacity):
         return model, optimizer
     fresh = fresh_weights(capacity, config, span)
     bigger = model_from_description(resized(desc, capacity))
@@ -173,7 +173,7 @@ def weights_at_capacity(
     """``weights`` (of the ranker ``desc``) enlarged to ``capacity`` with the same new rows ``restore_iu`` gives
     (identity when equal)."""
     tables = id_tables_of(desc)
-    if weights_capacity(weights, tables) == capacity:
+    if at_capacity(weights, tables, capacity):
         return weights
     from pipeline.capacity import grow_weights
 

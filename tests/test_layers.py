@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import asmg_tf  # noqa: F401
-from asmg_tf.layers import ItemEncoder, MaskedMeanPooling, MLPTower
+from asmg_tf.layers import ItemEncoder, MaskedMeanPooling, MLPTower, NamedCross, TargetAttentionPooling
 
 
 def test_masked_mean_pooling_by_hand():
@@ -52,7 +52,46 @@ def _layer_cases():
         ),
         (ItemEncoder(7, 0, 4), lambda: (tf.constant([1, 2, 6]),)),
         (MLPTower([6, 3, 1]), lambda: (tf.random.uniform([4, 5]),)),
+        (
+            TargetAttentionPooling([5], "softmax"),
+            lambda: (tf.random.uniform([2, 3]), tf.random.uniform([2, 4, 3]), tf.constant([2, 0])),
+        ),
+        (
+            TargetAttentionPooling([4, 2], "none"),
+            lambda: (tf.random.uniform([3, 2]), tf.random.uniform([3, 5, 2]), tf.constant([5, 1, 3])),
+        ),  # fmt: skip
+        (NamedCross(projection_dim=2), lambda: (tf.random.uniform([3, 6]), tf.random.uniform([3, 6]))),
     ]
+
+
+def test_target_attention_pooling_by_hand():
+    """Weights are a softmax over the valid positions only; an empty history pools to zeros."""
+    layer = TargetAttentionPooling([3])
+    query = tf.constant([[1.0, 0.0], [0.5, 0.5]])
+    keys = tf.constant([[[1.0, 2.0], [3.0, 4.0], [9.0, 9.0]], [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]])
+    out = layer(query, keys, tf.constant([2, 0])).numpy()
+    q = np.broadcast_to(query.numpy()[:, None, :], keys.shape)
+    scores = layer.scorer(tf.concat([keys, q, keys - q, keys * q], -1)).numpy()[..., 0]
+    w = np.exp(scores[0, :2] - scores[0, :2].max())
+    w /= w.sum()
+    np.testing.assert_allclose(out[0], (w[:, None] * keys.numpy()[0, :2]).sum(0), rtol=1e-5)
+    np.testing.assert_allclose(out[1], [0.0, 0.0])
+    raw = TargetAttentionPooling([3], "none")
+    got = raw(query, keys, tf.constant([3, 1])).numpy()
+    s = raw.scorer(tf.concat([keys, q, keys - q, keys * q], -1)).numpy()[..., 0]
+    np.testing.assert_allclose(got[1], s[1, 0] * keys.numpy()[1, 0], rtol=1e-5)
+    with pytest.raises(ValueError, match="normalization"):
+        TargetAttentionPooling([3], "sum")
+
+
+def test_named_cross_has_stable_variable_names():
+    """tfrs' Cross names its dense layers from global counters; two instances must name their variables alike."""
+    names = []
+    for _ in range(2):
+        layer = NamedCross(projection_dim=2, name="cross_0")
+        layer(tf.ones([1, 4]), tf.ones([1, 4]))
+        names.append(sorted(v.name for v in layer.trainable_variables))
+    assert names[0] == names[1] == ["cross_0/dense_u/kernel:0", "cross_0/dense_v/bias:0", "cross_0/dense_v/kernel:0"]
 
 
 @pytest.mark.parametrize("layer,make_inputs", _layer_cases())

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from asmg_tf.data.periods import PeriodSet
 from asmg_tf.files import write_json
+from asmg_tf.models.contract import check_ranker
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.registry import build_ranker
 from asmg_tf.training.loop import compile_model, ensure_built, evaluate, make_optimizer, train_epoch
@@ -32,6 +33,7 @@ def build_model(periods: PeriodSet, config: TrainConfig, *, seed: int | None = N
         **config.model_options,
     )
     ensure_built(model)
+    check_ranker(model)  # a model that breaks the contract fails here, naming what is missing, not deep in a run
     return model
 
 
