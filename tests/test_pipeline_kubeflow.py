@@ -106,3 +106,28 @@ def test_conditions_read_only_inputs_their_task_has(spec):
         condition = task.get("triggerPolicy", {}).get("condition", "")
         for key in re.findall(r"inputs\.artifacts\['([^']+)'\]", condition):
             assert key in task["inputs"]["artifacts"], (name, condition)
+
+
+def test_a_user_model_module_travels_as_a_wheel_in_the_pipeline_root(tmp_path):
+    """The README's model module: TFX packages it into the pipeline root at compile time, and the Trainer,
+    TestThenTrain and the generator name that wheel (``module@wheel``), so the pods install and import it."""
+    from test_rankers import readme_example
+
+    module = tmp_path / "my_ranker.py"
+    module.write_text(readme_example())
+    out, root = tmp_path / "asmg.json", tmp_path / "root"
+    cmd = [
+        sys.executable, "-m", "pipeline.cli", "compile", "--output", str(out), "--image", IMAGE,
+        "--pipeline-root", str(root), "--spans-root", "/mnt/asmg/spans", "--serving-dir", "/mnt/asmg/serving/asmg",
+        "--model-module", str(module), "--model", "dot_tower",
+    ]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    tasks = json.loads(out.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
+    for name in ("Trainer", "TestThenTrain", "AsmgGenerator"):
+        path = tasks[name]["inputs"]["parameters"]["module_path"]["runtimeValue"]["constant"]
+        module_name, wheel = path.split("@")
+        assert module_name == "my_ranker" and wheel.startswith(str(root / "_wheels")), path
+        assert (root / "_wheels" / wheel.rsplit("/", 1)[1]).exists()
+    train = json.loads(tasks["Trainer"]["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"])
+    assert train["train"]["model"] == "dot_tower"

@@ -164,6 +164,29 @@ def test_a_ranker_returning_the_wrong_shape_is_named():
         check_ranker(model)
 
 
+def test_pipeline_checks_the_model_and_its_module_before_any_run(user_module, tmp_path):
+    import argparse
+
+    from pipeline.commands import _model_knobs
+
+    def knobs(model=None, module=None, options=()):
+        return _model_knobs(argparse.Namespace(model=model, model_option=list(options), model_module=module))
+
+    assert knobs() == {}
+    assert knobs("din", options=[("attention_units", [8])])["model_options"] == {"attention_units": [8]}
+    assert knobs("dot_tower", user_module)["model_module"] == user_module
+    with pytest.raises(ValueError, match="unknown model 'no_such_model'"):
+        knobs("no_such_model", user_module)
+    without_run_fn = tmp_path / "plain.py"
+    without_run_fn.write_text(readme_example().replace("from pipeline.trainer_module import run_fn", "import os"))
+    with pytest.raises(ValueError, match="defines no run_fn"):
+        knobs("dot_tower", str(without_run_fn))
+    broken = tmp_path / "broken.py"
+    broken.write_text("import no_such_package\n")
+    with pytest.raises(ValueError, match="failed to import: ModuleNotFoundError"):
+        knobs("dot_tower", str(broken))
+
+
 # -- growth of every id table ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", [*SHIPPED, USER])
 def test_every_id_table_grows_when_new_ids_arrive(name, user_module):

@@ -14,10 +14,10 @@ import tensorflow as tf
 import yaml
 from serving_util import NUM_CATEGORIES, NUM_ITEMS, NUM_USERS, keras_probs, oov_reference, pad, tiny_model
 
-from asmg_tf.models.weights import get_weights
-from serving import schema as S
 from asmg_tf.models.ranker import RankerContractError
 from asmg_tf.models.registry import describe
+from asmg_tf.models.weights import get_weights
+from serving import schema as S
 from serving.export import export_model, list_versions, model_from_weights
 from serving.model_config import ModelEntry, canary_entry, format_config, read_model_config, write_model_config
 from serving.warmup import read_warmup
