@@ -2,6 +2,7 @@
 chain left alone, resume across processes, a second architecture (DCN) end to end, and quality on the synthetic
 stream (slow)."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -12,16 +13,13 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_recommenders as tfrs
 
 import asmg_tf  # noqa: F401
 from asmg_tf.bench.runner import run_method
 from asmg_tf.data.periods import HIST_LEN, PeriodData, PeriodSet, Protocol
 from asmg_tf.generator.meta_train import loss_weights
 from asmg_tf.models import EmbeddingMLPRanker, get_weights
-from asmg_tf.models import features as F
 from asmg_tf.models.presets import TrainConfig
-from asmg_tf.training.loop import compile_model, make_optimizer
 from asmg_tf.updaters import METHODS, Context, make_method
 from asmg_tf.updaters.asmg import VARIANTS
 
@@ -204,60 +202,30 @@ def test_a_run_split_across_two_processes_equals_one_uninterrupted_run(prepared,
         np.testing.assert_allclose(values_split[n], v, rtol=1e-6, atol=1e-7, err_msg=n)
 
 
-class DCNRanker(tfrs.models.Model):
-    """A second architecture: embeddings -> two tfrs Cross layers -> Dense logit."""
-
-    def __init__(self, num_users, num_items, dim=4, **kwargs):
-        super().__init__(**kwargs)
-        self.user_embedding = tf.keras.layers.Embedding(num_users, dim, name="user_embedding")
-        self.item_embedding = tf.keras.layers.Embedding(num_items, dim, name="item_embedding")
-        self.cross_0 = tfrs.layers.dcn.Cross(name="cross_0")
-        self.cross_1 = tfrs.layers.dcn.Cross(projection_dim=2, name="cross_1")
-        self.logit = tf.keras.layers.Dense(1, name="logit")
-        self.task = tfrs.tasks.Ranking(loss=tf.keras.losses.BinaryCrossentropy(from_logits=True))
-
-    def call(self, features, training=False):
-        mask = tf.sequence_mask(features[F.HIST_LEN], tf.shape(features[F.HIST])[1], dtype=tf.float32)
-        hist = tf.reduce_sum(self.item_embedding(features[F.HIST]) * mask[..., None], 1)
-        hist = hist / (tf.reduce_sum(mask, 1, keepdims=True) + 1e-8)
-        x0 = tf.concat([self.user_embedding(features[F.USER]), hist, self.item_embedding(features[F.ITEM])], -1)
-        return tf.squeeze(self.logit(self.cross_1(x0, self.cross_0(x0))), -1)
-
-    def compute_loss(self, features, training=False):
-        logits = self(features, training=training)
-        return self.task(labels=tf.cast(features[F.LABEL], tf.float32)[:, None], predictions=logits[:, None])
-
-
-class DCNContext(Context):
-    def new_trainable(self, learning_rate=None):
-        # asmg_tf.models.weights keys variables by layer names; Cross names its inner Dense layers from Keras'
-        # process-global counters, so restart them to give every instance the same names.
-        tf.keras.backend.reset_uids()
-        tf.keras.utils.set_random_seed(self.config.seed)
-        model = DCNRanker(self.periods.num_users, self.periods.num_items)
-        p = self.period(1).take(np.arange(2))
-        model({F.USER: p.user, F.ITEM: p.item, F.HIST: p.hist, F.HIST_LEN: p.hist_len})
-        optimizer = make_optimizer(learning_rate or self.config.learning_rate)
-        compile_model(model, optimizer)
-        return model, optimizer
-
-
 def test_a_second_architecture_runs_unchanged_through_the_update_method(tmp_path):
+    """The shipped DCN-v2 ranker (tfrs Cross layers) through the generator: its variables are read off the model."""
+    from asmg_tf.models.dcn_v2 import DCNv2Ranker
+
     periods = tiny_periods(seed=1)
-    ctx = DCNContext(periods, CONFIG, str(tmp_path / "ctx"), log=lambda m: None)
+    ctx = Context(periods, dataclasses.replace(CONFIG, model="dcn_v2"), str(tmp_path / "ctx"), log=lambda m: None)
     m = make_method("asmg_gru_multi", ctx)
     m.start()
     kinds = {s.key: s.kind for s in m._state.generator.specs}
-    assert kinds["user_embedding/embeddings"] == kinds["item_embedding/embeddings"] == "table"
-    # tfrs' Cross names its inner Dense layers itself (process-global counters): match by prefix
-    assert (
-        sorted(k.split("/")[0] for k, kind in kinds.items() if kind == "dense")
-        == ["cross_0"] * 2 + ["cross_1"] * 3 + ["logit"] * 2
-    )
+    assert {k for k, kind in kinds.items() if kind == "table"} == {
+        "user_embedding/embeddings",
+        "item_encoder/item_embedding/embeddings",
+        "item_encoder/category_embedding/embeddings",
+    } & set(kinds)
+    assert sorted(k for k, kind in kinds.items() if kind == "dense" and k.startswith("cross_")) == [
+        "cross_0/dense/bias",
+        "cross_0/dense/kernel",
+        "cross_1/dense/bias",
+        "cross_1/dense/kernel",
+    ]
     summary = run_method("asmg_gru_multi", ctx, str(tmp_path / "out"))
     assert [r["iteration"] for r in summary["per_period"]] == [6, 7]
     assert np.isfinite(summary["mean_auc"])
-    assert type(m.serve(6)) is DCNRanker
+    assert type(m.serve(6)) is DCNv2Ranker
 
 
 @pytest.mark.slow
