@@ -224,6 +224,37 @@ def test_every_id_table_grows_when_new_ids_arrive(name, user_module):
         assert slot[:n].min() == slot[:n].max() == 1.0 and not slot[n:].any(), key
 
 
+@pytest.mark.parametrize("name", [*SHIPPED, USER])
+def test_generator_state_grows_with_every_id_table(name, user_module):
+    """Per-row hidden states of the coordinate-wise GRU get zero rows for new ids (as the first window starts);
+    generator weights and the hidden states of dense variables are carried as they are."""
+    from asmg_tf.generator import GeneratorState, MetaGenerator, model_spec
+    from pipeline.capacity import grow_generator_state
+
+    def state(model):
+        s = GeneratorState(
+            MetaGenerator(model_spec(model), hidden_size=3, window=2, seed=1), make_optimizer(0.01), True
+        )
+        s.ensure_slots()
+        return s
+
+    small = _built(name)
+    big = from_description(describe(small), {"users": USERS + 4, "items": ITEMS + 3, "categories": CATS + 1})
+    big(big.example_features())
+    old, new = state(small), state(big)
+    for h in old.hidden:
+        h.assign(tf.ones_like(h))
+    grow_generator_state(old, new)
+    tables = small.id_tables()
+    specs = {s.key: s for s in new.generator.specs}
+    assert {k for k, s in specs.items() if s.kind == "table"} == set(tables)
+    for key, h_old, h_new in zip(old._keys, old.hidden, new.hidden):
+        rows = h_old.shape[0]
+        np.testing.assert_array_equal(h_new.numpy()[:rows], 1.0)
+        assert h_new.shape[0] > rows if key in tables else h_new.shape == h_old.shape, key
+        assert not h_new.numpy()[rows:].any()
+
+
 # -- export and serving ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", [*SHIPPED, USER])
 def test_export_serves_predict_and_rank_over_grpc(name, user_module, tmp_path):
