@@ -38,7 +38,7 @@ class TargetAttentionPooling(tf.keras.layers.Layer):
             raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
         self.hidden_units = [int(u) for u in hidden_units]
         self.normalization = normalization
-        self.scorer = MLPTower([*self.hidden_units, 1], name="scorer")
+        self.scorer = MLPTower([*self.hidden_units, 1], bias_initializer="zeros", name="scorer")
 
     def call(self, query: tf.Tensor, keys: tf.Tensor, lengths: tf.Tensor) -> tf.Tensor:
         max_len = tf.shape(keys)[1]

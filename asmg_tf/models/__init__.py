@@ -3,7 +3,8 @@
 from asmg_tf.models.contract import check_ranker
 from asmg_tf.models.dcn_v2 import DCNv2Ranker
 from asmg_tf.models.din import DINRanker
-from asmg_tf.models.embedding_mlp import EmbeddingMLPRanker, paper_hidden_units
+from asmg_tf.models.embedded import paper_hidden_units
+from asmg_tf.models.embedding_mlp import EmbeddingMLPRanker
 from asmg_tf.models.presets import PRESETS, TrainConfig, preset
 from asmg_tf.models.ranker import ID_SPACES, Ranker, RankerContractError
 from asmg_tf.models.registry import (

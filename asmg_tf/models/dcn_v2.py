@@ -6,10 +6,9 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from asmg_tf.layers import MaskedMeanPooling, MLPTower, NamedCross
+from asmg_tf.layers import MaskedMeanPooling, NamedCross
 from asmg_tf.models import features as F
 from asmg_tf.models.embedded import EmbeddedRanker
-from asmg_tf.models.embedding_mlp import paper_hidden_units
 from asmg_tf.models.registry import register_ranker
 
 
@@ -47,15 +46,12 @@ class DCNv2Ranker(EmbeddedRanker):
         self.cross_layers = int(cross_layers)
         self.projection_dim = None if projection_dim is None else int(projection_dim)
         self.history_pooling = MaskedMeanPooling(name="history_pooling")
-        input_dim = self.embedding_dim + 2 * self.item_dim
-        self.hidden_units = list(hidden_units) if hidden_units else paper_hidden_units(input_dim)
-        if self.hidden_units[-1] != 1:
-            raise ValueError(f"hidden_units must end in 1 (a logit), got {self.hidden_units}")
         self.cross = [
             NamedCross(projection_dim=self.projection_dim, kernel_initializer="glorot_uniform", name=f"cross_{k}")
             for k in range(self.cross_layers)
         ]
-        self.tower = MLPTower(self.hidden_units, name="mlp_tower")
+        # zero biases (Keras' default): Glorot-uniform ones, the paper's, can leave a small ReLU tower dead at init
+        self.tower = self.make_tower(hidden_units, bias_initializer="zeros")
 
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
         user_vec, item_vec, hist_vecs = self.embed(features)

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from asmg_tf.layers import MLPTower, TargetAttentionPooling
+from asmg_tf.layers import TargetAttentionPooling
 from asmg_tf.models import features as F
 from asmg_tf.models.embedded import EmbeddedRanker
-from asmg_tf.models.embedding_mlp import paper_hidden_units
 from asmg_tf.models.registry import register_ranker
 
 
@@ -43,11 +42,9 @@ class DINRanker(EmbeddedRanker):
     ):
         super().__init__(num_users, num_items, num_categories, embedding_dim, **kwargs)
         self.attention = TargetAttentionPooling(attention_units, attention_normalization, name="attention")
-        input_dim = self.embedding_dim + 2 * self.item_dim
-        self.hidden_units = list(hidden_units) if hidden_units else paper_hidden_units(input_dim)
-        if self.hidden_units[-1] != 1:
-            raise ValueError(f"hidden_units must end in 1 (a logit), got {self.hidden_units}")
-        self.tower = MLPTower(self.hidden_units, name="mlp_tower")
+        # zero biases (Keras' default): Glorot-uniform ones, the paper's, left this tower dead at init on Online
+        # Retail (constant logits, AUC 0.5 from the first epoch)
+        self.tower = self.make_tower(hidden_units, bias_initializer="zeros")
 
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
         user_vec, item_vec, hist_vecs = self.embed(features)

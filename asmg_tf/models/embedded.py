@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 
-from asmg_tf.layers import ItemEncoder
+from asmg_tf.layers import ItemEncoder, MLPTower
 from asmg_tf.models import features as F
 from asmg_tf.models.ranker import Ranker
+
+
+def paper_hidden_units(input_dim: int) -> list[int]:
+    """The paper's tower for a given input width: d -> d/2 -> d/4 -> 1 (24-12-6-1, 40-20-10-1)."""
+    return [input_dim // 2, input_dim // 4, 1]
 
 
 class EmbeddedRanker(Ranker):
@@ -27,6 +34,15 @@ class EmbeddedRanker(Ranker):
     @property
     def item_dim(self) -> int:
         return self.item_encoder.output_dim
+
+    def make_tower(self, hidden_units: Sequence[int] | None, **tower_options) -> MLPTower:
+        """The logit tower over ``concat(user, pooled history, item)``: ``hidden_units`` (ending in 1), by default
+        the paper's for that width; sets ``self.hidden_units``."""
+        input_dim = self.embedding_dim + 2 * self.item_dim
+        self.hidden_units = list(hidden_units) if hidden_units else paper_hidden_units(input_dim)
+        if self.hidden_units[-1] != 1:
+            raise ValueError(f"hidden_units must end in 1 (a logit), got {self.hidden_units}")
+        return MLPTower(self.hidden_units, name="mlp_tower", **tower_options)
 
     def embed(self, features: dict) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """``(user [B, d], item [B, item_dim], history [B, L, item_dim])``."""

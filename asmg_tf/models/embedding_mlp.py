@@ -6,15 +6,10 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from asmg_tf.layers import MaskedMeanPooling, MLPTower
+from asmg_tf.layers import MaskedMeanPooling
 from asmg_tf.models import features as F
 from asmg_tf.models.embedded import EmbeddedRanker
 from asmg_tf.models.registry import register_ranker
-
-
-def paper_hidden_units(input_dim: int) -> list[int]:
-    """The paper's tower for a given input width: d -> d/2 -> d/4 -> 1 (24-12-6-1, 40-20-10-1)."""
-    return [input_dim // 2, input_dim // 4, 1]
 
 
 @register_ranker("embedding_mlp")
@@ -49,11 +44,7 @@ class EmbeddingMLPRanker(EmbeddedRanker):
     ):
         super().__init__(num_users, num_items, num_categories, embedding_dim, **kwargs)
         self.history_pooling = MaskedMeanPooling(name="history_pooling")
-        input_dim = self.embedding_dim + 2 * self.item_dim
-        self.hidden_units = list(hidden_units) if hidden_units else paper_hidden_units(input_dim)
-        if self.hidden_units[-1] != 1:
-            raise ValueError(f"hidden_units must end in 1 (a logit), got {self.hidden_units}")
-        self.tower = MLPTower(self.hidden_units, name="mlp_tower")
+        self.tower = self.make_tower(hidden_units)  # Glorot-uniform biases too, as the paper's TF1 code
 
     def call(self, features: dict, training: bool = False) -> tf.Tensor:
         user_vec, item_vec, hist_vecs = self.embed(features)

@@ -105,3 +105,5 @@ def pretrain_cached(
     seconds = time.perf_counter() - start
     write_json(info_path, {"epochs": result.epochs, "best_epoch": result.best_epoch, "seconds": seconds})
     log(f"{what}: kept epoch {result.best_epoch} ({seconds:.1f} s)")
+    if all(e["auc"] == 0.5 for e in result.epochs):  # constant logits: ReLUs dead or a model that ignores its input
+        log(f"warning: {config.model} predicted one constant score in every epoch (AUC 0.5): it learns nothing here")
