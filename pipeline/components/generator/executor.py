@@ -224,11 +224,15 @@ def _growing_reader(name: str, options: dict, old_ctx, config: TrainConfig, span
     return read
 
 
+def _variables(obj) -> list:
+    """An optimizer's ``variables()`` (a method) or a module's ``variables`` (a property)."""
+    return obj.variables() if callable(getattr(obj, "variables", None)) else obj.variables
+
+
 def _copy_same_shapes(key: str, old, new) -> None:
     """Copy ``old``'s variables into ``new``'s; a variable with more rows now keeps its own initial values in the
     rows ``old`` never had (per-row state of ids that arrived since)."""
-    old_vars = old.variables() if callable(getattr(old, "variables", None)) else old.variables
-    new_vars = new.variables() if callable(getattr(new, "variables", None)) else new.variables
+    old_vars, new_vars = _variables(old), _variables(new)
     if len(old_vars) != len(new_vars):
         raise ValueError(
             f"{key}: the state has {len(old_vars)} variables before the tables grew, {len(new_vars)} after"
