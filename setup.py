@@ -25,7 +25,7 @@ setup(
         "matplotlib>=3.7",
         "tqdm>=4.60",
     ],
-    extras_require={"dev": ["pytest", "ruff"]},
+    extras_require={"dev": ["pytest", "ruff"], "dask": ["dask>=2024.4.2", "distributed>=2024.4.2"]},
     package_data={"pipeline": ["schema/*.pbtxt", "Dockerfile"], "serving": ["deploy/*", "deploy/*/*"]},
     entry_points={"console_scripts": ["asmg=asmg_cli.main:main"]},
 )
