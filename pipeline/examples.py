@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from asmg_tf.data.periods import HIST_LEN, PeriodData
-from asmg_tf.files import load_npz, save_npz
+from pipeline.fs import load_npz, save_npz
 
 USER, ITEM, HIST, HIST_LEN_KEY, LABEL, TIMESTAMP, SEQ, ITEM_CATS = (
     "user",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 from collections.abc import Callable
 
 import numpy as np
@@ -22,6 +21,7 @@ from asmg_tf.training.loop import compile_model, make_optimizer
 from asmg_tf.training.pretrain import new_trainable
 from asmg_tf.training.state import create_slots, read_checkpoint
 from asmg_tf.updaters.context import ModelAccess
+from pipeline import fs
 from pipeline.capacity import sizes_namespace
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class HistoryContext(ModelAccess):
 
     def pretrained(self, learning_rate: float | None = None):
         """The pretrained checkpoint the Trainer wrote in the pretraining run (methods start from it there)."""
-        if self._pretrained_dir is None or not os.path.exists(os.path.join(self._pretrained_dir, "ckpt.index")):
+        if self._pretrained_dir is None or not fs.exists(fs.join(self._pretrained_dir, "ckpt.index")):
             raise FileNotFoundError(
                 "the method asked for the pretrained model, which only the pretraining run (the first update span) "
                 "holds; a later run restores the method's own state from the history"

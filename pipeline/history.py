@@ -17,12 +17,11 @@ scores the pushed SavedModel itself.
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 
 from asmg_tf.data.periods import PeriodData
-from asmg_tf.models.weights import load_weights_npz, save_weights_npz
+from pipeline import fs
 from pipeline import state as S
 from pipeline.examples import load_period_npz, save_period_npz
 
@@ -33,11 +32,11 @@ GENERATED = "generated.npz"
 
 
 def iu_path(uri: str, span: int) -> str:
-    return os.path.join(uri, "iu", f"weights_{span:05d}.npz")
+    return fs.join(uri, "iu", f"weights_{span:05d}.npz")
 
 
 def data_path(uri: str, span: int) -> str:
-    return os.path.join(uri, "data", f"period_{span:05d}.npz")
+    return fs.join(uri, "data", f"period_{span:05d}.npz")
 
 
 @dataclasses.dataclass
@@ -49,8 +48,8 @@ class History:
 
     @classmethod
     def load(cls, uri: str) -> History:
-        path = os.path.join(uri, FILE)
-        if not os.path.exists(path):
+        path = fs.join(uri, FILE)
+        if not fs.exists(path):
             raise FileNotFoundError(f"{uri} is not a generator history (no {FILE})")
         info = S.read_json(path)
         if info.get("format") != FORMAT:
@@ -68,7 +67,7 @@ class History:
     def iu_weights(self, span: int) -> dict[str, np.ndarray]:
         if span not in self.info["iu_spans"]:
             raise KeyError(f"history of span {self.span} keeps IU models {self.info['iu_spans']}, not {span}")
-        return load_weights_npz(iu_path(self.uri, span))
+        return fs.load_npz(iu_path(self.uri, span))
 
     def period(self, span: int) -> PeriodData:
         if span not in self.info["data_spans"]:
@@ -76,12 +75,12 @@ class History:
         return load_period_npz(data_path(self.uri, span))
 
     def weights(self, name: str) -> dict[str, np.ndarray] | None:
-        path = os.path.join(self.uri, name)
-        return load_weights_npz(path) if os.path.exists(path) else None
+        path = fs.join(self.uri, name)
+        return fs.load_npz(path) if fs.exists(path) else None
 
     @property
     def generator_dir(self) -> str:
-        return os.path.join(self.uri, GENERATOR_DIR)
+        return fs.join(self.uri, GENERATOR_DIR)
 
     def extra_state(self) -> dict | None:
         """The method's ``extra_state()`` as saved (None before its first serve)."""
@@ -100,13 +99,13 @@ def write_history(
 ) -> None:
     """Write a history artifact (the generator's checkpoint is written separately into ``generator/``)."""
     for t, w in iu.items():
-        save_weights_npz(iu_path(uri, t), w)
+        fs.save_npz(iu_path(uri, t), w)
     for t, d in data.items():
         save_period_npz(data_path(uri, t), d)
     if generated is not None:
-        save_weights_npz(os.path.join(uri, GENERATED), generated)
+        fs.save_npz(fs.join(uri, GENERATED), generated)
     S.write_json(
-        os.path.join(uri, FILE),
+        fs.join(uri, FILE),
         {
             **info,
             "format": FORMAT,

@@ -17,7 +17,6 @@ Every Model the pipeline writes carries ``asmg/iu_state`` of the same run's IU m
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 
 import numpy as np
@@ -25,9 +24,10 @@ import tensorflow as tf
 
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.registry import DEFAULT_RANKER, from_description, id_tables_of, ranker_name
-from asmg_tf.models.weights import get_weights, load_weights_npz, save_weights_npz, set_weights
+from asmg_tf.models.weights import get_weights, set_weights
 from asmg_tf.training.loop import compile_model, ensure_built, make_optimizer
 from asmg_tf.training.state import create_slots, read_checkpoint, write_checkpoint
+from pipeline import fs
 from pipeline import state as S
 from pipeline.capacity import at_capacity, fresh_weights, transfer_trainable, weights_capacity
 
@@ -51,14 +51,14 @@ def serving_dir(uri: str) -> str:
 
 
 def read_info(uri: str) -> dict:
-    path = os.path.join(uri, ASMG_DIR, INFO)
-    if not os.path.exists(path):
+    path = fs.join(uri, ASMG_DIR, INFO)
+    if not fs.exists(path):
         raise FileNotFoundError(f"{uri} is not a model written by this pipeline (no {ASMG_DIR}/{INFO})")
     return S.read_json(path)
 
 
 def load_weights(uri: str) -> dict[str, np.ndarray]:
-    return load_weights_npz(os.path.join(uri, ASMG_DIR, WEIGHTS))
+    return fs.load_npz(fs.join(uri, ASMG_DIR, WEIGHTS))
 
 
 def description(info: dict, config_key: str = "config") -> dict:
@@ -101,15 +101,19 @@ def export_serving(model: tf.keras.Model, period_meta: dict, period_dir: str, de
     if not model.has_categories:
         sizes["categories"] = 0
     table = S.read_item_categories(period_dir) if model.has_categories else None
-    parent = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".tmp-export-", dir=parent)
+    # ``serving.export`` writes through the local file API: stage the version on local disk (beside ``dest`` when
+    # that is local, so the final rename is atomic), then move it into place or, for a remote ``dest``, copy it
+    # there (object stores have no folder rename).
+    remote = fs.is_remote(dest)
+    parent = fs.dirname(dest) if remote else os.path.dirname(os.path.abspath(dest))
+    fs.makedirs(parent)
+    staging = tempfile.mkdtemp(prefix=".tmp-export-", dir=None if remote else parent)
     try:
         version = export_model(trimmed(model, sizes), staging, name, version=1, item_categories=table)
-        shutil.copytree(os.path.join(period_dir, S.VOCAB_DIR), os.path.join(version, VOCAB_ASSETS))
-        os.rename(version, dest)
+        fs.copy_tree(fs.join(period_dir, S.VOCAB_DIR), fs.join(version, VOCAB_ASSETS))
+        fs.publish_dir(version, dest)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        fs.remove_tree(staging)
     return dest
 
 
@@ -128,15 +132,15 @@ def write_model(
     run's IU model at ``iu_state_from``)."""
     if export:
         export_serving(model, period_meta, period_dir, serving_dir(uri))
-    asmg = os.path.join(uri, ASMG_DIR)
-    os.makedirs(asmg, exist_ok=True)
-    save_weights_npz(os.path.join(asmg, WEIGHTS), get_weights(model))
+    asmg = fs.join(uri, ASMG_DIR)
+    fs.makedirs(asmg)
+    fs.save_npz(fs.join(asmg, WEIGHTS), get_weights(model))
     if optimizer is not None:
-        write_checkpoint(os.path.join(asmg, IU_STATE), model=model, optimizer=optimizer)
+        write_checkpoint(fs.join(asmg, IU_STATE), model=model, optimizer=optimizer)
     elif iu_state_from is not None:
-        shutil.copytree(os.path.join(iu_state_from, ASMG_DIR, IU_STATE), os.path.join(asmg, IU_STATE))
+        fs.copy_tree(fs.join(iu_state_from, ASMG_DIR, IU_STATE), fs.join(asmg, IU_STATE))
     S.write_json(
-        os.path.join(asmg, INFO),
+        fs.join(asmg, INFO),
         {
             "format": "asmg-model/1",
             "model": ranker_name(model),
@@ -156,7 +160,7 @@ def restore_iu(
     optimizer = make_optimizer(config.learning_rate)
     compile_model(model, optimizer)
     create_slots(model, optimizer)
-    read_checkpoint(os.path.join(uri, ASMG_DIR, IU_STATE), model=model, optimizer=optimizer)
+    read_checkpoint(fs.join(uri, ASMG_DIR, IU_STATE), model=model, optimizer=optimizer)
     if at_capacity(get_weights(model), model.id_tables(), capacity):
         return model, optimizer
     fresh = fresh_weights(capacity, config, span)

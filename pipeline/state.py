@@ -17,14 +17,11 @@ which the Trainer, the generator and the metrics component read (they cannot rea
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from typing import Any
 
 import numpy as np
 
-from asmg_tf import files
+from pipeline import fs
 from pipeline.preprocess import UserHistory
 
 META = "meta.json"
@@ -43,24 +40,22 @@ STATE_FORMAT = "asmg-period-state/1"
 
 def write_json(path: str, obj) -> None:
     """Atomic JSON write (sorted keys: artifact files compare byte for byte)."""
-    files.write_json(path, obj, sort_keys=True)
+    fs.write_json(path, obj, sort_keys=True)
 
 
 def read_json(path: str) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    return fs.read_json(path)
 
 
 def vocab_path(root: str, name: str) -> str:
-    return os.path.join(root, VOCAB_DIR, f"{name}.txt")
+    return fs.join(root, VOCAB_DIR, f"{name}.txt")
 
 
 def read_vocab(root: str, name: str) -> list[str]:
     path = vocab_path(root, name)
-    if not os.path.exists(path):
+    if not fs.exists(path):
         return []
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
+    return fs.read_text(path).splitlines()
 
 
 def write_vocab(root: str, name: str, old: list[str], new: list[str]) -> None:
@@ -68,11 +63,7 @@ def write_vocab(root: str, name: str, old: list[str], new: list[str]) -> None:
     bad = [v for v in new if "\n" in v or "\r" in v]
     if bad:
         raise ValueError(f"raw {name} ids must not contain line breaks: {bad[:3]}")
-    path = vocab_path(root, name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for v in old + new:
-            f.write(v + "\n")
+    fs.write_text(vocab_path(root, name), "".join(v + "\n" for v in old + new))
 
 
 def extend_categories(table: np.ndarray | None, rows: list[list[int]]) -> np.ndarray:
@@ -88,8 +79,8 @@ def extend_categories(table: np.ndarray | None, rows: list[list[int]]) -> np.nda
 
 
 def read_item_categories(root: str) -> np.ndarray | None:
-    path = os.path.join(root, ITEM_CATEGORIES)
-    return np.load(path, allow_pickle=False) if os.path.exists(path) else None
+    path = fs.join(root, ITEM_CATEGORIES)
+    return fs.load_npy(path) if fs.exists(path) else None
 
 
 def padded_categories(table: np.ndarray | None, rows: int, has_categories: bool) -> np.ndarray | None:
@@ -133,41 +124,41 @@ def decode_user(serialized: bytes) -> tuple[bytes, int, UserHistory]:
 
 # -- pretraining buffer ------------------------------------------------------------------------------------------
 def pretrain_span_dir(root: str, span: int) -> str:
-    return os.path.join(root, PRETRAIN_DIR, f"span-{span:05d}")
+    return fs.join(root, PRETRAIN_DIR, f"span-{span:05d}")
 
 
 def copy_tree_files(src: str, dst: str, prefix: str = "") -> list[str]:
     """Copy the files of ``src`` (not recursive) into ``dst``, names prefixed; returns the new paths."""
-    os.makedirs(dst, exist_ok=True)
+    fs.makedirs(dst)
     out = []
-    for name in sorted(os.listdir(src)):
-        p = os.path.join(src, name)
-        if os.path.isfile(p):
-            q = os.path.join(dst, prefix + name)
-            shutil.copyfile(p, q)
+    for name in fs.listdir(src):
+        p = fs.join(src, name)
+        if not fs.isdir(p):
+            q = fs.join(dst, prefix + name)
+            fs.copy_file(p, q)
             out.append(q)
     return out
 
 
 def split_files(examples_uri: str, split: str) -> list[str]:
-    d = os.path.join(examples_uri, f"Split-{split}")
-    if not os.path.isdir(d):
+    d = fs.join(examples_uri, f"Split-{split}")
+    if not fs.isdir(d):
         return []
-    return sorted(os.path.join(d, n) for n in os.listdir(d) if not n.startswith("."))
+    return [fs.join(d, n) for n in fs.listdir(d) if not n.startswith(".")]
 
 
 def category_table(examples_uri: str, meta: dict) -> np.ndarray | None:
     """The item -> categories table a PeriodTransform output holds, padded to the item capacity in ``meta`` (its
     ``read_period_meta``); None for data without categories."""
     return padded_categories(
-        read_item_categories(os.path.join(examples_uri, PERIOD_DIR)),
+        read_item_categories(fs.join(examples_uri, PERIOD_DIR)),
         meta["capacity"]["items"],
         meta["settings"]["has_categories"],
     )
 
 
 def read_period_meta(examples_uri: str) -> dict:
-    path = os.path.join(examples_uri, PERIOD_DIR, META)
-    if not os.path.exists(path):
+    path = fs.join(examples_uri, PERIOD_DIR, META)
+    if not fs.exists(path):
         raise FileNotFoundError(f"{examples_uri} holds no {PERIOD_DIR}/{META}: not written by PeriodTransform")
     return read_json(path)

@@ -27,7 +27,7 @@ from asmg_tf.models.presets import TrainConfig
 from asmg_tf.training.loop import period_seed, train_epoch
 from asmg_tf.training.pretrain import new_trainable, pretrain
 from asmg_tf.training.state import write_checkpoint
-from pipeline import model_io
+from pipeline import fs, model_io
 from pipeline import state as S
 from pipeline.examples import read_period
 
@@ -134,5 +134,5 @@ def run_fn(fn_args) -> None:
     info.update(iu_seconds=time.perf_counter() - iu_start, iu_last_batch_loss=loss, examples=len(data))
     out = os.path.dirname(fn_args.serving_model_dir.rstrip("/"))
     model_io.write_model(out, model, info=info, period_meta=meta, period_dir=period_dir, optimizer=optimizer)
-    os.makedirs(fn_args.model_run_dir, exist_ok=True)
+    fs.makedirs(fn_args.model_run_dir)
     S.write_json(os.path.join(fn_args.model_run_dir, "train_info.json"), json.loads(json.dumps(info, default=float)))

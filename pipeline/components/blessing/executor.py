@@ -15,6 +15,7 @@ from typing import Any
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
+from pipeline import fs
 from pipeline import state as S
 from pipeline.artifacts import SPAN
 from pipeline.blessing import BLESSED, NOT_BLESSED, GateConfig, comparison, decide
@@ -23,8 +24,8 @@ RECORD = "blessing.json"
 
 
 def read_record(uri: str) -> dict:
-    path = os.path.join(uri, RECORD)
-    if not os.path.exists(path):
+    path = fs.join(uri, RECORD)
+    if not fs.exists(path):
         raise FileNotFoundError(f"{uri} is not a blessing of this pipeline (no {RECORD})")
     return S.read_json(path)
 
@@ -68,8 +69,7 @@ class Executor(base_executor.BaseExecutor):
             },
         )
         marker = BLESSED if decision["blessed"] else NOT_BLESSED
-        with open(os.path.join(out.uri, marker), "w"):
-            pass
+        fs.write_bytes(fs.join(out.uri, marker), b"")
         out.set_int_custom_property("blessed", int(decision["blessed"]))
         out.set_int_custom_property(SPAN, span)
         out.set_string_custom_property("current_model", generated.uri)

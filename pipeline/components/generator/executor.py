@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from typing import Any
 
@@ -33,7 +32,7 @@ from asmg_tf.models.weights import get_weights
 from asmg_tf.training.state import read_checkpoint
 from asmg_tf.updaters import METHODS, make_method
 from asmg_tf.updaters.step import MethodState, open_method, step
-from pipeline import model_io
+from pipeline import fs, model_io
 from pipeline import state as S
 from pipeline.artifacts import SPAN
 from pipeline.capacity import fresh_weights, grow_generator_state, grow_weights, transfer_trainable
@@ -119,8 +118,7 @@ class Executor(base_executor.BaseExecutor):
                 out.uri, generated, info=info, period_meta=meta, period_dir=period_dir, iu_state_from=iu.uri
             )
         else:  # nothing to serve yet: the artifact holds the IU model (never deployed)
-            for entry in os.listdir(iu.uri):
-                shutil.copytree(os.path.join(iu.uri, entry), os.path.join(out.uri, entry), dirs_exist_ok=True)
+            fs.copy_tree(iu.uri, out.uri)
             S.write_json(
                 os.path.join(out.uri, model_io.ASMG_DIR, model_io.INFO), {**model_io.read_info(iu.uri), **info}
             )

@@ -8,12 +8,15 @@ the index of this span's items and the category table.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterator
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 
 from pipeline import events as E
 from pipeline import preprocess as P
@@ -34,10 +37,10 @@ def parse_event(serialized: bytes, day_histories: bool) -> dict:
 
 def read_vocab_lines(path: str | None) -> Iterator[tuple[str, int]]:
     """``(raw id, index)`` for every line of a vocabulary file (none for a missing file)."""
-    if not path or not os.path.exists(path):
+    if not path or not FileSystems.exists(path):
         return
-    with open(path, encoding="utf-8") as f:
-        for index, line in enumerate(f):
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        for index, line in enumerate(io.TextIOWrapper(f, encoding="utf-8")):
             yield line.rstrip("\n"), index
 
 
@@ -99,7 +102,10 @@ class SpanIndex(beam.PTransform):
 
 def category_table(old_table_path: str | None, new_items: list, category_index: dict) -> np.ndarray:
     """The item -> categories table after this span: old rows, then one row per new item (first event's list)."""
-    old = np.load(old_table_path, allow_pickle=False) if old_table_path and os.path.exists(old_table_path) else None
+    old = None
+    if old_table_path and FileSystems.exists(old_table_path):
+        with FileSystems.open(old_table_path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            old = np.load(io.BytesIO(f.read()), allow_pickle=False)
     rows = [[category_index[c] for c in first[2]] for _, first in new_items]
     return S.extend_categories(old, rows)
 
@@ -167,16 +173,10 @@ def build_period_graph(
     """Add the period's steps to ``p``. Outputs: example records, user records and small JSON side files
     (new ids in index order, counts) that the executor folds into the vocabularies and the state's meta."""
     day = settings["history_granularity"] == "day"
-    events = (
-        p
-        | "ReadEvents" >> beam.io.ReadFromTFRecord(event_files[0] if len(event_files) == 1 else _pattern(event_files))
-        | "ParseEvents" >> beam.Map(parse_event, day_histories=day)
-    )
-    old_users = (
-        p | "ReadUserState" >> beam.io.ReadFromTFRecord(os.path.join(old_state, S.USERS_DIR, "*"))
-        if old_state and _has_files(os.path.join(old_state, S.USERS_DIR))
-        else p | "NoUserState" >> beam.Create([])
-    ) | "DecodeUserState" >> beam.Map(_user_state_pair)
+    _check_one_folder(event_files)
+    events = p | "ReadEvents" >> ReadRecords(event_files) | "ParseEvents" >> beam.Map(parse_event, day_histories=day)
+    user_files = _visible_files(os.path.join(old_state, S.USERS_DIR)) if old_state else []
+    old_users = p | "ReadUserState" >> ReadRecords(user_files) | "DecodeUserState" >> beam.Map(_user_state_pair)
 
     def old_vocab(name):
         path = S.vocab_path(old_state, name) if old_state else None
@@ -273,12 +273,35 @@ def _write_one(path: str) -> beam.PTransform:
     return beam.io.WriteToText(path, num_shards=1, shard_name_template="")
 
 
-def _has_files(directory: str) -> bool:
-    return os.path.isdir(directory) and any(not n.startswith(".") for n in os.listdir(directory))
+def _visible_files(directory: str) -> list[str]:
+    """The files directly in ``directory`` whose names do not start with a dot (none for a missing folder)."""
+    matches = FileSystems.match([FileSystems.join(directory, "*")])[0].metadata_list
+    return sorted(m.path for m in matches if not FileSystems.split(m.path)[1].startswith("."))
 
 
-def _pattern(files: list[str]) -> str:
+def _check_one_folder(files: list[str]) -> None:
     directory = os.path.dirname(files[0])
     if any(os.path.dirname(f) != directory for f in files):
         raise ValueError(f"event files must share one folder, got {files[:3]}")
-    return os.path.join(directory, "*")
+
+
+def _file_records(path: str) -> Iterator[bytes]:
+    """The records of one TFRecord file (GZIP when the name ends in ``.gz``), through TF's filesystem layer."""
+    import tensorflow as tf
+
+    compression = "GZIP" if path.endswith(".gz") else ""
+    for record in tf.data.TFRecordDataset(path, compression_type=compression):
+        yield record.numpy()
+
+
+class ReadRecords(beam.PTransform):
+    """The records of a list of TFRecord files, one file per element. Built from ``Create`` and ``FlatMap`` only,
+    so every runner translates it (Beam's DaskRunner has no translation for ``ReadFromTFRecord``'s source read;
+    compressed files are read whole by one worker on any runner anyway)."""
+
+    def __init__(self, files: list[str]):
+        super().__init__()
+        self._files = list(files)
+
+    def expand(self, pbegin):
+        return pbegin | "Files" >> beam.Create(self._files) | "Records" >> beam.FlatMap(_file_records)

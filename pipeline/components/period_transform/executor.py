@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import Any
 
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
+from pipeline import fs
 from pipeline import state as S
 from pipeline.artifacts import SPAN
 from pipeline.capacity import grow_capacity
@@ -63,7 +63,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 **json.loads(_read(os.path.join(side, "events.json"))),
             }
         finally:
-            shutil.rmtree(side, ignore_errors=True)
+            fs.remove_tree(side)
         if counts["events"] == 0:
             raise ValueError(f"span {span} is empty: no events to learn from; nothing was trained or pushed")
         meta = roll_state(old, old_meta, state.uri, span, settings, new, counts)
@@ -84,8 +84,7 @@ def artifact_span(artifact) -> int:
 
 
 def _read(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        return f.read().strip()
+    return fs.read_text(path).strip()
 
 
 def check_order(old: str | None, span: int, settings: dict) -> dict | None:
@@ -122,9 +121,7 @@ def roll_state(old, old_meta, out: str, span: int, settings: dict, new: dict, co
             new["items"],
             {raw: n for n, raw in enumerate(vocab["categories"] + [r for r, _ in new["categories"]])},
         )
-        import numpy as np
-
-        np.save(os.path.join(out, S.ITEM_CATEGORIES), table)
+        fs.save_npy(fs.join(out, S.ITEM_CATEGORIES), table)
         width = int(table.shape[1])
     else:
         width = 0
@@ -160,8 +157,7 @@ def write_period(examples_uri: str, state_uri: str, old: str | None, meta: dict,
     period_files = S.split_files(examples_uri, PERIOD_SPLIT)
     if 1 <= span <= settings["pretrain_end"]:
         for f in period_files:
-            os.makedirs(S.pretrain_span_dir(state_uri, span), exist_ok=True)
-            shutil.copyfile(f, os.path.join(S.pretrain_span_dir(state_uri, span), os.path.basename(f)))
+            fs.copy_file(f, fs.join(S.pretrain_span_dir(state_uri, span), fs.basename(f)))
         meta["pretrain_spans"] = meta["pretrain_spans"] + [span]
     elif span == settings["update_start"]:
         missing = [t for t in range(1, settings["pretrain_end"] + 1) if t not in meta["pretrain_spans"]]
@@ -173,14 +169,14 @@ def write_period(examples_uri: str, state_uri: str, old: str | None, meta: dict,
                 os.path.join(examples_uri, f"Split-{PRETRAIN_SPLIT}"),
                 f"span-{t:05d}-",
             )
-        shutil.rmtree(os.path.join(state_uri, S.PRETRAIN_DIR), ignore_errors=True)
+        fs.remove_tree(fs.join(state_uri, S.PRETRAIN_DIR))
         meta["pretrain_spans"] = []
         splits.append(PRETRAIN_SPLIT)
     S.write_json(os.path.join(state_uri, S.META), meta)
     period_dir = os.path.join(examples_uri, S.PERIOD_DIR)
-    os.makedirs(period_dir, exist_ok=True)
+    fs.makedirs(period_dir)
     S.write_json(os.path.join(period_dir, S.META), {**meta, "splits": splits})
-    if os.path.exists(os.path.join(state_uri, S.ITEM_CATEGORIES)):
-        shutil.copyfile(os.path.join(state_uri, S.ITEM_CATEGORIES), os.path.join(period_dir, S.ITEM_CATEGORIES))
-    shutil.copytree(os.path.join(state_uri, S.VOCAB_DIR), os.path.join(period_dir, S.VOCAB_DIR))
+    if fs.exists(fs.join(state_uri, S.ITEM_CATEGORIES)):
+        fs.copy_file(fs.join(state_uri, S.ITEM_CATEGORIES), fs.join(period_dir, S.ITEM_CATEGORIES))
+    fs.copy_tree(fs.join(state_uri, S.VOCAB_DIR), fs.join(period_dir, S.VOCAB_DIR))
     return splits

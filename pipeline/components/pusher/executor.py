@@ -9,16 +9,14 @@ record (``assets.extra/asmg_push.json``) says which and why.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
+import uuid
 from typing import Any
 
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
-from pipeline import model_io
+from pipeline import fs, model_io
 from pipeline.artifacts import SPAN
 
 PUSH_INFO = os.path.join("assets.extra", "asmg_push.json")
@@ -27,32 +25,25 @@ PUSH_INFO = os.path.join("assets.extra", "asmg_push.json")
 def push(source_uri: str, serving_dir: str, version: int, info: dict) -> tuple[str, bool]:
     """Copy ``source_uri``'s SavedModel to ``serving_dir/version``; returns (path, whether it was copied now)."""
     src = model_io.serving_dir(source_uri)
-    if not os.path.exists(os.path.join(src, "saved_model.pb")):
+    if not fs.exists(fs.join(src, "saved_model.pb")):
         raise FileNotFoundError(f"{src} holds no SavedModel to push")
-    dest = os.path.join(serving_dir, str(version))
-    if os.path.exists(dest):
-        try:
-            with open(os.path.join(dest, PUSH_INFO)) as f:
-                existing = json.load(f)
-        except FileNotFoundError:
-            existing = {}
+    dest = fs.join(serving_dir, str(version))
+    if fs.exists(dest):
+        record = fs.join(dest, PUSH_INFO)
+        existing = fs.read_json(record) if fs.exists(record) else {}
         if existing.get("source_uri") == source_uri:
             return dest, False
         raise FileExistsError(
             f"{dest} already holds another model ({existing.get('source_uri', 'unknown source')}); versions are "
             "immutable: push to a fresh serving directory or remove that version by hand"
         )
-    os.makedirs(serving_dir, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=serving_dir)  # hidden: TF Serving ignores it
+    staging = fs.join(serving_dir, f".tmp-{version}-{uuid.uuid4().hex}")  # hidden: TF Serving ignores it
     try:
-        tmp = os.path.join(staging, "v")
-        shutil.copytree(src, tmp)
-        os.makedirs(os.path.dirname(os.path.join(tmp, PUSH_INFO)), exist_ok=True)
-        with open(os.path.join(tmp, PUSH_INFO), "w") as f:
-            json.dump({**info, "source_uri": source_uri}, f, indent=1)
-        os.rename(tmp, dest)
+        fs.copy_tree(src, staging)
+        fs.write_json(fs.join(staging, PUSH_INFO), {**info, "source_uri": source_uri})
+        fs.publish_dir(staging, dest)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        fs.remove_tree(staging)
     return dest, True
 
 
