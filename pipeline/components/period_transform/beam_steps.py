@@ -111,8 +111,9 @@ def category_table(old_table_path: str | None, new_items: list, category_index: 
 
 
 class UserPeriodFn(beam.DoFn):
-    """Per user: the period's samples from the carried history, and the history to carry on (pass-through for
-    users without events this period)."""
+    """Per user: one ``(samples or None, user state record)`` pair: the period's samples from the carried history,
+    and the history to carry on (pass-through, no samples, for users without events this period). One output, not
+    tagged ones: Beam 2.77's DaskRunner merges a multi-output ParDo's outputs into one collection."""
 
     def __init__(self, settings: dict, span: int, user_offset: int):
         super().__init__()
@@ -128,7 +129,7 @@ class UserPeriodFn(beam.DoFn):
         else:
             index, history = self._user_offset + new_users[raw], P.UserHistory.empty()
         if not evs:
-            yield beam.pvalue.TaggedOutput("state", S.encode_user(raw.encode("utf-8"), index, history))
+            yield None, S.encode_user(raw.encode("utf-8"), index, history)
             return
         s = self._settings
         events = P.UserEvents(
@@ -149,8 +150,7 @@ class UserPeriodFn(beam.DoFn):
             hist_len=s["hist_len"],
             rng=rng,
         )
-        yield samples
-        yield beam.pvalue.TaggedOutput("state", S.encode_user(raw.encode("utf-8"), index, new_history))
+        yield samples, S.encode_user(raw.encode("utf-8"), index, new_history)
 
 
 def _user_state_pair(serialized: bytes):
@@ -227,38 +227,43 @@ def build_period_graph(
             item_index=beam.pvalue.AsDict(item_index),
             new_users=beam.pvalue.AsSingleton(new_user_rank),
             num_items=beam.pvalue.AsSingleton(num_items),
-        ).with_outputs("state", main="samples")
+        )
     )
+    samples = results | "Samples" >> beam.FlatMap(lambda r: [] if r[0] is None else [r[0]])
+    user_records = results | "UserRecords" >> beam.Map(lambda r: r[1])
     has_cats = settings["has_categories"]
-    (
-        results.samples
+    written = [
+        samples
         | "Encode"
         >> beam.FlatMap(lambda s, t: encode_samples(s, t if has_cats else None), t=beam.pvalue.AsSingleton(table))
         | "WriteExamples"
-        >> beam.io.WriteToTFRecord(os.path.join(examples_dir, "examples"), file_name_suffix=".tfrecord.gz")
-    )
-    results.state | "WriteUserState" >> beam.io.WriteToTFRecord(
-        os.path.join(state_users_dir, "users"), file_name_suffix=".tfrecord.gz"
-    )
+        >> beam.io.WriteToTFRecord(os.path.join(examples_dir, "examples"), file_name_suffix=".tfrecord.gz"),
+        user_records
+        | "WriteUserState"
+        >> beam.io.WriteToTFRecord(os.path.join(state_users_dir, "users"), file_name_suffix=".tfrecord.gz"),
+    ]
     counts = (
-        results.samples
+        samples
         | "Count" >> beam.Map(lambda s: (int(s["label"].size), int((s["label"] > 0).sum()), 1))
         | "SumCounts" >> beam.CombineGlobally(_sum_counts)
         | "CountsJson" >> beam.Map(lambda c: json.dumps({"examples": c[0], "positives": c[1], "active_users": c[2]}))
     )
     for name, pcoll in (("users", new_users), ("items", new_items), ("categories", new_cats)):
-        (
+        written.append(
             pcoll
             | f"Json{name}" >> beam.Map(json.dumps)
             | f"Write{name}" >> _write_one(os.path.join(side_dir, f"new_{name}.json"))
         )
-    counts | "WriteCounts" >> _write_one(os.path.join(side_dir, "counts.json"))
-    (
+    written.append(counts | "WriteCounts" >> _write_one(os.path.join(side_dir, "counts.json")))
+    written.append(
         events
         | "CountEvents" >> beam.combiners.Count.Globally()
         | "EventsJson" >> beam.Map(lambda n: json.dumps({"events": n}))
         | "WriteEventCount" >> _write_one(os.path.join(side_dir, "events.json"))
     )
+    # One last step that depends on every write: Beam 2.77's DaskRunner computes only the graph's last transform
+    # (and what it depends on), so without it most sinks would silently not run there. A no-op on other runners.
+    tuple(written) | "AllWritten" >> beam.Flatten()
 
 
 def _sum_counts(rows) -> tuple[int, int, int]:
