@@ -55,11 +55,11 @@ def _artifact(cls, uri: str, span: int | None = None, splits: list[str] | None =
     return a
 
 
-def sorted_records(directory: str) -> list[bytes]:
-    """Every record of every ``*.tfrecord.gz`` under ``directory``, sorted (shard layouts differ by runner)."""
+def sorted_records(pattern: str) -> list[bytes]:
+    """Every record of the ``*.tfrecord.gz`` files matching ``pattern``, sorted (shard layouts differ by runner)."""
     import tensorflow as tf
 
-    files = sorted(glob.glob(os.path.join(directory, "**", "*.tfrecord.gz"), recursive=True))
+    files = sorted(glob.glob(pattern))
     return sorted(r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP"))
 
 
@@ -93,8 +93,8 @@ def run_spans(root: str, spans_dir: str, settings: dict, beam_args: list[str], n
         seconds = time.perf_counter() - start
         out[t] = {
             "seconds": seconds,
-            "examples": sorted_records(ex.uri),
-            "users": sorted_records(os.path.join(st.uri, S.USERS_DIR)),
+            "examples": sorted_records(os.path.join(ex.uri, "Split-*", "*.tfrecord.gz")),
+            "users": sorted_records(os.path.join(st.uri, S.USERS_DIR, "*.tfrecord.gz")),
             "meta": S.read_json(os.path.join(st.uri, S.META)),
         }
         state = st

@@ -55,7 +55,7 @@ def read_vocab(root: str, name: str) -> list[str]:
     path = vocab_path(root, name)
     if not fs.exists(path):
         return []
-    return fs.read_text(path).splitlines()
+    return fs.read_text(path).split("\n")[:-1]  # one id a line; not splitlines(): ids may hold \x1c, \u2028
 
 
 def write_vocab(root: str, name: str, old: list[str], new: list[str]) -> None:
@@ -144,7 +144,9 @@ def split_files(examples_uri: str, split: str) -> list[str]:
     d = fs.join(examples_uri, f"Split-{split}")
     if not fs.isdir(d):
         return []
-    return [fs.join(d, n) for n in fs.listdir(d) if not n.startswith(".")]
+    # files only: a runner may leave its (emptied) ``beam-temp-*`` folder beside the shards (the DaskRunner does)
+    paths = [fs.join(d, n) for n in fs.listdir(d) if not n.startswith(".")]
+    return [p for p in paths if not fs.isdir(p)]
 
 
 def category_table(examples_uri: str, meta: dict) -> np.ndarray | None:

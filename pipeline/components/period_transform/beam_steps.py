@@ -175,7 +175,7 @@ def build_period_graph(
     day = settings["history_granularity"] == "day"
     _check_one_folder(event_files)
     events = p | "ReadEvents" >> ReadRecords(event_files) | "ParseEvents" >> beam.Map(parse_event, day_histories=day)
-    user_files = _visible_files(os.path.join(old_state, S.USERS_DIR)) if old_state else []
+    user_files = _record_files(os.path.join(old_state, S.USERS_DIR)) if old_state else []
     old_users = p | "ReadUserState" >> ReadRecords(user_files) | "DecodeUserState" >> beam.Map(_user_state_pair)
 
     def old_vocab(name):
@@ -278,9 +278,10 @@ def _write_one(path: str) -> beam.PTransform:
     return beam.io.WriteToText(path, num_shards=1, shard_name_template="")
 
 
-def _visible_files(directory: str) -> list[str]:
-    """The files directly in ``directory`` whose names do not start with a dot (none for a missing folder)."""
-    matches = FileSystems.match([FileSystems.join(directory, "*")])[0].metadata_list
+def _record_files(directory: str) -> list[str]:
+    """The ``*.tfrecord.gz`` files directly in ``directory`` (not hidden ones, nor a runner's ``beam-temp-*``
+    folder; none for a missing folder)."""
+    matches = FileSystems.match([FileSystems.join(directory, "*.tfrecord.gz")])[0].metadata_list
     return sorted(m.path for m in matches if not FileSystems.split(m.path)[1].startswith("."))
 
 
