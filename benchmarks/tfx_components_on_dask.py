@@ -36,7 +36,7 @@ def example_gen(spans_root: str, out: str, beam_args: list[str]):
     props = {
         specs.INPUT_BASE_KEY: spans_root,
         specs.INPUT_CONFIG_KEY: json_format.MessageToJson(
-            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="period", pattern="span-00001/*")])
+            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="period", pattern="span-1/*")])
         ),
         specs.OUTPUT_CONFIG_KEY: json_format.MessageToJson(
             example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[split]))

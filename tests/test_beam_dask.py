@@ -12,13 +12,6 @@ from benchmarks.bench_beam_runners import DIRECT_ARGS, dask_args, loopback_clust
 
 
 @pytest.mark.slow  # ~4 min on 2 shared cores (cluster start, three spans on each runner)
-@pytest.mark.xfail(
-    strict=True,
-    reason="Beam 2.77's DaskRunner recomputes a collection for every side input that reads it, so Beam's file sinks "
-    "(WriteToTFRecord/WriteToText: init, write, finalize through side inputs) run several times with different "
-    "temporary folders and the finalized shard misses records (seen: span 2 finds a user of the vocabulary without "
-    "its state record); the graph itself runs there (reads, joins, combines, side inputs)",
-)
 def test_dask_runner_gives_the_direct_runners_examples_and_state(tmp_path):
     inter = synthetic_stream(seed=3, num_users=120, num_items=80, num_periods=6)
     info = write_spans(inter, str(tmp_path / "spans"), split="day", num_periods=6)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import uuid
+import zlib
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -236,11 +238,8 @@ def build_period_graph(
         samples
         | "Encode"
         >> beam.FlatMap(lambda s, t: encode_samples(s, t if has_cats else None), t=beam.pvalue.AsSingleton(table))
-        | "WriteExamples"
-        >> beam.io.WriteToTFRecord(os.path.join(examples_dir, "examples"), file_name_suffix=".tfrecord.gz"),
-        user_records
-        | "WriteUserState"
-        >> beam.io.WriteToTFRecord(os.path.join(state_users_dir, "users"), file_name_suffix=".tfrecord.gz"),
+        | "WriteExamples" >> WriteRecordShards(os.path.join(examples_dir, "examples")),
+        user_records | "WriteUserState" >> WriteRecordShards(os.path.join(state_users_dir, "users")),
     ]
     counts = (
         samples
@@ -275,7 +274,58 @@ def _sum_counts(rows) -> tuple[int, int, int]:
 
 
 def _write_one(path: str) -> beam.PTransform:
-    return beam.io.WriteToText(path, num_shards=1, shard_name_template="")
+    """One text element -> the file ``path``, written atomically (rewriting it is harmless)."""
+    return beam.Map(_write_text, path=path)
+
+
+def _write_text(text: str, path: str) -> str:
+    from pipeline import fs
+
+    fs.write_text(path, text + "\n")
+    return path
+
+
+#: files per written collection (records go to a file by a hash of their bytes)
+NUM_SHARDS = 4
+
+
+class WriteRecordShards(beam.PTransform):
+    """Serialized records -> ``<prefix>-SSSSS-of-NNNNN.tfrecord.gz``; each file is written whole by one worker to a
+    hidden temporary name, then renamed. Beam's file sinks are not used: their finalize step reads the written
+    shards as side inputs, which Beam 2.77's DaskRunner recomputes (several temporary folders, records lost); here a
+    recomputation rewrites the same files. Shards with no records get no file."""
+
+    def __init__(self, prefix: str, num_shards: int = NUM_SHARDS):
+        super().__init__()
+        self._prefix, self._num_shards = prefix, num_shards
+
+    def expand(self, records):
+        n = self._num_shards
+        return (
+            records
+            | "Shard" >> beam.Map(lambda r: (zlib.crc32(r) % n, r))
+            | "GroupShards" >> beam.GroupByKey()
+            | "WriteShards" >> beam.Map(_write_shard, prefix=self._prefix, num_shards=n)
+        )
+
+
+def _write_shard(shard_records, prefix: str, num_shards: int) -> str:
+    import tensorflow as tf
+
+    from pipeline import fs
+
+    shard, records = shard_records
+    path = f"{prefix}-{shard:05d}-of-{num_shards:05d}.tfrecord.gz"
+    fs.makedirs(fs.dirname(path))
+    tmp = fs.join(fs.dirname(path), f".{fs.basename(path)}-{uuid.uuid4().hex}.tmp")
+    try:
+        with tf.io.TFRecordWriter(tmp, options="GZIP") as writer:
+            for record in records:
+                writer.write(record)
+        fs.rename(tmp, path)
+    finally:
+        fs.remove_tree(tmp)
+    return path
 
 
 def _record_files(directory: str) -> list[str]:
