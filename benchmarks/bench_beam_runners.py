@@ -56,11 +56,14 @@ def _artifact(cls, uri: str, span: int | None = None, splits: list[str] | None =
 
 
 def sorted_records(pattern: str) -> list[bytes]:
-    """Every record of the ``*.tfrecord.gz`` files matching ``pattern``, sorted (shard layouts differ by runner)."""
+    """Every ``tf.Example`` of the ``*.tfrecord.gz`` files matching ``pattern``, re-serialized with sorted feature
+    keys (a process may write a proto map in any order), sorted (shard layouts differ by runner)."""
     import tensorflow as tf
+    from tensorflow.core.example import example_pb2
 
     files = sorted(glob.glob(pattern))
-    return sorted(r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    return sorted(example_pb2.Example.FromString(r.numpy()).SerializeToString(deterministic=True) for r in records)
 
 
 def run_spans(root: str, spans_dir: str, settings: dict, beam_args: list[str], num_spans: int) -> dict[int, dict]:
