@@ -97,7 +97,8 @@ def _temporary(path: str) -> str:
 def write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (a hidden temporary in the same folder, then a rename); creates the
     folder."""
-    gfile.makedirs(dirname(path))
+    if dirname(path):  # a bare file name lives in the working folder
+        gfile.makedirs(dirname(path))
     tmp = _temporary(path)
     try:
         with gfile.GFile(tmp, "wb") as f:
