@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asmg_tf.cli_args import positive_float, positive_int
+from asmg_tf.cli_args import add_no_wait, positive_float, positive_int
 
 
 def _serving(command: str):
@@ -96,4 +96,5 @@ def add_parsers(sub) -> None:
     p.add_argument("--version", type=int, help="version number (default: Unix time, above existing ones)")
     p.add_argument("--no-warmup", action="store_true", help="do not write warm-up requests")
     p.add_argument("--config-out", help="also write a models.config serving this model (latest version)")
+    add_no_wait(p)
     p.set_defaults(func=_serving("export"))

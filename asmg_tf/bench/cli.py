@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from asmg_tf.cli_args import key_value, method_option, split_names
+from asmg_tf.cli_args import add_no_wait, key_value, method_option, split_names
 from asmg_tf.data.readers import READERS
 
 
@@ -42,6 +42,7 @@ def add_parser(sub) -> None:
                    "auc_per_period_selected.png (e.g. iu,asmg_gru_multi,asmg_plus)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--list-methods", action="store_true", help="print the available methods and exit")
+    add_no_wait(p)
     p.set_defaults(func=run)
 
 
@@ -68,7 +69,13 @@ def run(args) -> int:
     options: dict = {}
     for method, key, value in args.option:
         options.setdefault(method, {})[key] = value
+    from asmg_tf.locking import exclusive
 
+    with exclusive(args.out, sweep=True):  # one bench per --out; before TensorFlow loads, so --no-wait is quick
+        return _run_bench(args, methods, options)
+
+
+def _run_bench(args, methods: list[str], options: dict) -> int:
     from asmg_tf.quiet import import_tensorflow
 
     import_tensorflow(verbose=getattr(args, "verbose", False))
@@ -102,4 +109,12 @@ def run(args) -> int:
     except KeyboardInterrupt:
         print("asmg bench: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as e:  # a full disk is one line, not a traceback
+        from asmg_tf.storage_errors import out_of_space
+
+        message = out_of_space(e, args.out)
+        if message is None:
+            raise
+        print(f"asmg bench: {message}", file=sys.stderr)
+        return 1
     return 0

@@ -1,0 +1,107 @@
+"""A full disk: ``asmg bench`` and ``asmg export`` on a small size-limited tmpfs mounted by the test (root only; it
+skips where mounting is not permitted). Writing fails with one line naming the path, what was committed before is
+intact (and, for export, still served), and after space is freed the same command completes: the bench with the
+results of an uninterrupted run."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "PYTHONPATH": REPO, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+TINY_BENCH = ["bench", "--methods", "iu", "--num-periods", "8", "--synthetic", "num_users=60",
+              "--synthetic", "num_items=40", "--pretrain-epochs", "1", "--no-plot", "--quiet"]  # fmt: skip
+
+
+@pytest.fixture()
+def volume(tmp_path):
+    """A 2 MiB tmpfs at ``tmp_path/vol``, unmounted afterwards."""
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a size-limited tmpfs needs root")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(vol)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()})")
+    try:
+        yield vol
+    finally:
+        if subprocess.run(["umount", str(vol)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(vol)])
+
+
+def fill(vol, leave_kib: int):
+    """A filler file taking all but ``leave_kib`` KiB of ``vol``; returns its path."""
+    st = os.statvfs(vol)
+    free = st.f_bavail * st.f_frsize
+    path = os.path.join(vol, "filler")
+    with open(path, "wb") as f:
+        f.write(b"\0" * max(0, free - leave_kib * 1024))
+    return path
+
+
+def asmg(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "asmg_cli", *args], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600
+    )
+
+
+def rows(out) -> list:
+    with open(os.path.join(out, "results.json")) as f:
+        return [(r["iteration"], r["auc"], r["logloss"]) for r in json.load(f)["methods"]["iu"]["per_period"]]
+
+
+def test_bench_on_a_full_disk_fails_clearly_keeps_what_it_committed_and_resumes(volume, tmp_path):
+    reference = asmg(*TINY_BENCH, "--out", str(tmp_path / "ref"), "--cache-dir", str(tmp_path / "ref-cache"))
+    assert reference.returncode == 0, reference.stderr
+    out, cache = str(volume / "out"), str(volume / "cache")
+    filler = fill(volume, leave_kib=300)  # room for the periods and part of the pretraining / IU chain
+    full = asmg(*TINY_BENCH, "--out", out, "--cache-dir", cache)
+    assert full.returncode == 1, full.stderr
+    assert "no space left on device while writing " + str(volume) in full.stderr, full.stderr
+    assert "Traceback" not in full.stderr
+    # what was committed is readable: the periods (if finished), every checkpoint record
+    for folder, _, files in os.walk(volume):
+        for name in files:
+            if name.endswith(".json") and not name.startswith("."):
+                with open(os.path.join(folder, name)) as f:
+                    json.load(f)
+        assert not [n for n in os.listdir(folder) if n.startswith(".tmp-")], folder
+    os.remove(filler)
+    resumed = asmg(*TINY_BENCH, "--out", out, "--cache-dir", cache)
+    assert resumed.returncode == 0, resumed.stderr
+    np.testing.assert_allclose(rows(out), rows(tmp_path / "ref"), atol=1e-6)
+
+
+def test_export_on_a_full_disk_fails_clearly_and_the_served_version_stays(volume, tmp_path):
+    from asmg_tf.files import save_npz
+    from asmg_tf.models.weights import get_weights
+    from serving.client import ServingClient
+    from serving.model_config import ModelEntry
+    from serving.server import LocalServer
+    from tests.serving_util import tiny_model
+
+    model, _ = tiny_model(categories=False)
+    weights = str(tmp_path / "w.npz")
+    save_npz(weights, get_weights(model))
+    base = str(volume / "models")
+    first = asmg("export", "--weights", weights, "--base-dir", base, "--version", "1")
+    assert first.returncode == 0, first.stderr
+    filler = fill(volume, leave_kib=24)
+    full = asmg("export", "--weights", weights, "--base-dir", base, "--version", "2")
+    assert full.returncode == 1 and "no space left on device while writing" in full.stderr, full.stderr
+    assert "Traceback" not in full.stderr
+    assert sorted(os.listdir(os.path.join(base, "asmg"))) == [".asmg.lock", "1"]  # no version 2, no staging
+    with LocalServer([ModelEntry("asmg", os.path.join(base, "asmg"))], poll_seconds=0, rest_port=None, log=lambda m: None) as server:  # fmt: skip
+        with ServingClient(server.target, "asmg", timeout_s=30) as client:
+            assert client.status()[0]["version"] == 1
+            probs = client.predict_raw([1, 2], [3, 4], [[5], []])
+    assert np.all((np.asarray(probs) > 0) & (np.asarray(probs) < 1))
+    os.remove(filler)
+    again = asmg("export", "--weights", weights, "--base-dir", base, "--version", "2")
+    assert again.returncode == 0, again.stderr
+    assert sorted(n for n in os.listdir(os.path.join(base, "asmg")) if not n.startswith(".")) == ["1", "2"]
