@@ -10,7 +10,7 @@ import re
 
 #: errno values that mean "the storage is full" to an operator
 _FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large"}
-_TEXT = re.compile(r"no space left on device|disk quota exceeded|file too large", re.IGNORECASE)
+_TEXT = re.compile(r"no space left on device|disk quota exceeded|file too large|database or disk is full", re.I)
 # TensorFlow's messages name the file before or after the reason, e.g. "...; No space left on device" with the path
 _TF_PATH = re.compile(r"(/[^\s:;,'\"]+)")
 
