@@ -130,7 +130,15 @@ def _handler(name: str):
 
         return getattr(commands, name)(args)
 
-    return run
+    def locked(args) -> int:
+        """One writer per pipeline root (``asmg_tf.locking``), taken before TensorFlow loads so ``--no-wait`` answers
+        at once; the temporaries of a killed writer are swept under it."""
+        from asmg_tf.locking import exclusive
+
+        with exclusive(args.root, sweep=True):
+            return run(args)
+
+    return locked if name in ("run", "backfill") else run
 
 
 def main(argv: list[str] | None = None) -> int:

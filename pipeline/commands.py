@@ -124,20 +124,8 @@ def open_root(args) -> LocalPipeline:
     return LocalPipeline.create(root, knobs)
 
 
-def _root_lock(args):
-    """One writer per pipeline root (``asmg_tf.locking``); the dead writers' temporaries are swept under it."""
-    from asmg_tf.locking import exclusive
-
-    return exclusive(args.root, sweep=True)
-
-
 def run(args) -> int:
     quiet_logs()
-    with _root_lock(args):
-        return _run(args)
-
-
-def _run(args) -> int:
     try:
         lp = open_root(args)
         seconds = lp.run(args.span)
@@ -149,11 +137,6 @@ def _run(args) -> int:
 
 def backfill(args) -> int:
     quiet_logs()
-    with _root_lock(args):
-        return _backfill(args)
-
-
-def _backfill(args) -> int:
     try:
         lp = open_root(args)
         result = lp.backfill(args.first, args.last, progress=not args.quiet)

@@ -16,7 +16,8 @@ or for an export whose version was already complete, refused to overwrite it), `
 metrics and pushed versions' weights equal to the reference, bit for bit), ``close`` (metrics within 1e-4 AUC /
 1e-5 log loss, the tolerance of multithreaded float32 sums), ``lost`` (a committed unit, i.e. a scored iteration, a
 finished span's metrics or a pushed version, changed or missing after the rerun) and ``temporaries`` (leftover
-temporary files after the rerun). One JSON line per trial goes to ``<work>/<command>/trials.jsonl`` and a summary
+temporary files after the rerun) and ``extra_bytes`` (bytes under the trial's folder beyond the reference run's,
+e.g. the outputs of a TFX execution the kill cut short). One JSON line per trial goes to ``<work>/<command>/trials.jsonl`` and a summary
 line to stdout. Run it under ``nice`` on shared machines.
 """
 
@@ -154,6 +155,16 @@ def temporaries(work: str) -> list[str]:
     return found
 
 
+def folder_bytes(work: str) -> int:
+    """Bytes of the files under ``work`` (its command log aside): what a rerun leaves, against the reference's."""
+    total = 0
+    for parent, _, files in os.walk(work):
+        for name in files:
+            if name != "command.log":
+                total += os.path.getsize(os.path.join(parent, name))
+    return total
+
+
 def _close(a: dict, b: dict) -> bool:
     """Metrics of two snapshots equal within the float tolerance (same units, same keys)."""
     if a.keys() != b.keys():
@@ -180,7 +191,9 @@ def lost(before: dict, after: dict) -> list[str]:
 
 
 # -- the harness ------------------------------------------------------------------------------------------------
-def trial(command: str, work: str, kill_after: float, reference: dict, weights: str | None) -> dict:
+def trial(
+    command: str, work: str, kill_after: float, reference: dict, weights: str | None, reference_bytes: int = 0
+) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     log = os.path.join(work, "command.log")
@@ -203,6 +216,8 @@ def trial(command: str, work: str, kill_after: float, reference: dict, weights: 
         and after["versions"].keys() == reference["versions"].keys(),
         lost=lost(before, after),
         temporaries=len(temporaries(work)),
+        # what the killed run left beyond the reference's files (e.g. a failed TFX execution's outputs)
+        extra_bytes=folder_bytes(work) - reference_bytes,
     )
     return record
 
@@ -242,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             if a.deadline and time.perf_counter() - start > a.deadline:
                 break
             kill_after = random.Random(f"{a.seed}-{a.command}-{k}").uniform(0, ref_seconds)
-            r = {"trial": k, **trial(a.command, os.path.join(base, "trial"), kill_after, reference, weights)}
+            work = os.path.join(base, "trial")
+            r = {"trial": k, **trial(a.command, work, kill_after, reference, weights, folder_bytes(ref_dir))}
             results.append(r)
             out.write(json.dumps(r) + "\n")
             out.flush()
@@ -257,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "close": sum(r["close"] for r in results),
         "data_lost": sum(bool(r["lost"]) for r in results),
         "leftover_temporaries": sum(r["temporaries"] for r in results),
+        "max_extra_bytes": max((r.get("extra_bytes", 0) for r in results), default=0),
         "reference_seconds": round(ref_seconds, 1),
     }
     print("SUMMARY " + json.dumps(summary), flush=True)
