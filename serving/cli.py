@@ -16,7 +16,19 @@ def _serving(command: str):
 
         return getattr(commands, command)(args)
 
-    return run
+    def export_locked(args) -> int:
+        """The model base path's lock (``serving.export`` takes it again, re-entrantly) before TensorFlow loads, so
+        ``--no-wait`` answers at once."""
+        import os
+
+        from asmg_tf.locking import exclusive
+
+        if not args.name or os.sep in args.name or args.name.startswith("."):
+            return run(args)  # export_model rejects the name; no folder may be made for it
+        with exclusive(os.path.join(args.base_dir, args.name)):
+            return run(args)
+
+    return export_locked if command == "export" else run
 
 
 def _add_model_selection(p) -> None:
