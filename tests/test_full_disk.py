@@ -146,3 +146,24 @@ def test_backfill_on_a_full_disk_fails_clearly_keeps_its_pushes_and_resumes(tmp_
     finally:
         if subprocess.run(["umount", str(vol)]).returncode != 0:
             subprocess.run(["umount", "-l", str(vol)])
+
+
+def test_full_disk_errors_are_recognised_and_name_the_file(tmp_path):
+    """Without a mount: the wording of ``asmg_tf.storage_errors`` for Python's, TensorFlow's and SQLite's errors."""
+    import errno
+
+    from asmg_tf.storage_errors import out_of_space
+
+    target = str(tmp_path / "state" / "ckpt.data")
+    (tmp_path / "state").mkdir()
+    message = out_of_space(OSError(errno.ENOSPC, "No space left on device", target))
+    assert message.startswith(f"no space left on device while writing {target}:")
+    # TensorFlow names devices (/job:localhost/...) before the file; the file is the one whose folder exists
+    tf_text = f"{{{{function_node __wrapped__SaveV2}}}} /job:localhost/replica:0/task:0/device:CPU:0; {target}; No space left on device"
+    assert f"writing {target}:" in out_of_space(RuntimeError(tf_text))
+    try:
+        raise ValueError("wrapped") from RuntimeError("database or disk is full")
+    except ValueError as e:
+        assert out_of_space(e, writing="the root").startswith("database or disk is full while writing the root")
+    assert out_of_space(OSError(errno.EFBIG, "File too large")).startswith("file too large")
+    assert out_of_space(ValueError("bad input")) is None
