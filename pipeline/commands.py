@@ -14,10 +14,10 @@ if TYPE_CHECKING:
     from pipeline.runners.local import LocalPipeline
 
 
-def _fail(command: str, error: Exception) -> int:
+def _fail(command: str, error: Exception, root: str | None = None) -> int:
     from asmg_tf.storage_errors import out_of_space
 
-    print(f"asmg pipeline {command}: {out_of_space(error) or error}", file=sys.stderr)
+    print(f"asmg pipeline {command}: {out_of_space(error, root) or error}", file=sys.stderr)
     return 1
 
 
@@ -130,7 +130,7 @@ def run(args) -> int:
         lp = open_root(args)
         seconds = lp.run(args.span)
     except Exception as e:  # noqa: BLE001  (one clear line instead of a TFX traceback)
-        return _fail("run", e)
+        return _fail("run", e, args.root)
     print(f"span {args.span}: done in {seconds:.1f} s; served versions under {lp.serving_dir}")
     return 0
 
@@ -144,7 +144,7 @@ def backfill(args) -> int:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001
-        return _fail("backfill", e)
+        return _fail("backfill", e, args.root)
     ran = result["ran"]
     print(
         f"backfill: {len(ran)} span(s) run in {result['seconds']:.1f} s"

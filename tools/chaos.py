@@ -52,8 +52,9 @@ def command_args(command: str, work: str, weights: str | None = None) -> list[st
     if command == "bench":
         return ["bench", "--methods", "iu,asmg_gru_multi", "--option", "asmg_gru_multi.k=2", "--num-periods", "8",
                 *TINY, "--out", f"{work}/out", "--cache-dir", f"{work}/cache", "--no-plot", "--quiet"]  # fmt: skip
-    if command == "export":
-        return ["export", "--weights", weights, "--base-dir", f"{work}/models", "--version", "7"]
+    if command == "export":  # ``weights``: an IU weights file of a bench cache, beside its periods (categories)
+        periods = os.path.join(os.path.dirname(weights), "..", "..", "periods")
+        return ["export", "--weights", weights, "--periods", periods, "--base-dir", f"{work}/models", "--version", "7"]
     if command == "backfill":
         protocol = [a for p in PROTOCOL for a in ("--protocol", p)]
         return ["pipeline", "backfill", "--root", f"{work}/root", "--num-periods", "6", *TINY, *protocol,
