@@ -69,3 +69,15 @@ def test_paths_outside_the_model_base_path_are_not_found(served):
 
 def test_zz_the_server_is_healthy_after_the_fuzzing(served):
     S.check_healthy(served)
+
+
+@pytest.mark.parametrize("depth", [100_000, 900])
+def test_finding_deeply_nested_json_is_invalid_argument_not_http_500(served, depth):
+    """Found by fuzzing: a body of 100,000 '[' raised RecursionError in the JSON parser and answered HTTP 500."""
+    conn = http.client.HTTPConnection("127.0.0.1", served.server.rest_port, timeout=30)
+    body = '{"instances": ' + "[" * depth + "1" + "]" * depth + "}"
+    conn.request("POST", "/v1/models/asmg:predict", body=body.encode())
+    response = conn.getresponse()
+    payload = json.loads(response.read())
+    conn.close()
+    assert response.status == 400 and ("deep" in payload["error"] or "rectangular" in payload["error"]), payload

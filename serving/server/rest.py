@@ -206,7 +206,12 @@ def make_handler(core: ServerCore):
                         request = json.loads(body or b"null")
                     except json.JSONDecodeError as e:
                         raise invalid(f"JSON Parse error: {e}") from None
-                    self._send(200, predict_json(core, match, request))
+                    except RecursionError:  # found by fuzzing: a body of 100,000 '[' answered HTTP 500
+                        raise invalid("JSON Parse error: the body nests arrays or objects too deeply") from None
+                    try:
+                        self._send(200, predict_json(core, match, request))
+                    except RecursionError:  # a deep but parseable body, deeper than the input conversion recurses
+                        raise invalid("the request nests arrays or objects too deeply for a tensor") from None
                 else:
                     raise not_found(f"Malformed request: {method} {self.path}")
             except ServingStatusError as e:
