@@ -140,8 +140,8 @@ def test_backfill_on_a_full_disk_fails_clearly_keeps_its_pushes_and_resumes(tmp_
         assert resumed.returncode == 0, resumed.stderr
         after = metrics_rows(os.path.join(root, "metadata.sqlite"))
         assert sorted(after) == ["2", "3", "4", "5", "6"] or sorted(map(str, after)) == ["2", "3", "4", "5", "6"]
-        for span, row in before.items():
-            assert after[span] == row, span
+        for span, row in before.items():  # a span cut short gains fields on the rerun; none it had changes
+            assert {k: after[span].get(k) for k in row} == row, span
         assert set(pushed) <= set(os.listdir(serving))
     finally:
         if subprocess.run(["umount", str(vol)]).returncode != 0:
