@@ -25,7 +25,7 @@ def _serving(command: str):
 
         if not args.name or os.sep in args.name or args.name.startswith("."):
             return run(args)  # export_model rejects the name; no folder may be made for it
-        with exclusive(os.path.join(args.base_dir, args.name)):
+        with exclusive(os.path.join(args.base_dir, args.name), sweep=True):  # sweep here: the nested lock is a no-op
             return run(args)
 
     return export_locked if command == "export" else run

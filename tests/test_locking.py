@@ -74,10 +74,12 @@ def test_export_no_wait_exit_code_3(tmp_path):
         holder.wait(timeout=30)
     assert r.returncode == locking.EXIT_LOCKED and f"pid {holder.pid}" in r.stderr, r.stderr
     assert not [n for n in os.listdir(tmp_path / "models" / "asmg") if not n.startswith(".")]
-    # the holder is gone: the same export now writes its version
+    # the holder is gone: the same export now writes its version, and sweeps a killed exporter's staging folder
+    (tmp_path / "models" / "asmg" / ".tmp-7-x" / "version").mkdir(parents=True)
     r = _asmg("export", "--weights", str(tmp_path / "w.npz"), "--base-dir", str(tmp_path / "models"), "--no-wait")
     assert r.returncode == 0, r.stderr
     assert os.path.isdir(r.stdout.strip())
+    assert not (tmp_path / "models" / "asmg" / ".tmp-7-x").exists()  # found by the chaos run: it was left
 
 
 def test_a_waiter_says_whom_it_waits_for_then_runs(tmp_path):
