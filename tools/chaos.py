@@ -181,6 +181,14 @@ def _close(a: dict, b: dict) -> bool:
     return True
 
 
+def max_diff(a: dict, b: dict) -> float | None:
+    """The largest AUC / log-loss difference between two snapshots' metrics (None when their units differ)."""
+    try:
+        return max((abs(x - y) for u in a for k in a[u] for x, y in zip(a[u][k], b[u][k])), default=0.0)
+    except KeyError:
+        return None
+
+
 def lost(before: dict, after: dict) -> list[str]:
     """Committed units of ``before`` (right after the kill) missing or changed in ``after`` (after the rerun)."""
     out = [f"version {v}" for v, d in before["versions"].items() if after["versions"].get(v) != d]
@@ -216,6 +224,7 @@ def trial(
         close=_close(after["metrics"], reference["metrics"])
         and after["versions"].keys() == reference["versions"].keys(),
         lost=lost(before, after),
+        max_metric_diff=max_diff(after["metrics"], reference["metrics"]),
         temporaries=len(temporaries(work)),
         # what the killed run left beyond the reference's files (e.g. a failed TFX execution's outputs)
         extra_bytes=folder_bytes(work) - reference_bytes,
