@@ -53,3 +53,12 @@ def method_option(text: str) -> tuple[str, str, object]:
 def split_names(text: str) -> list[str]:
     """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
     return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def add_no_wait(parser: argparse.ArgumentParser) -> None:
+    """``--no-wait``: fail at once (exit code 3, naming the holder) when another process writes the same folder."""
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="if another asmg process holds this folder's lock, exit at once with code 3 instead of waiting",
+    )

@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
+from asmg_tf.cli_args import add_no_wait, method_option
 from asmg_tf.cli_args import key_value as _kv
-from asmg_tf.cli_args import method_option
 
 DEFAULT_ROOT = "runs/pipeline"
 
@@ -60,6 +60,7 @@ def _add_knobs(p) -> None:
 
 def _add_root(p) -> None:
     p.add_argument("--root", default=DEFAULT_ROOT, help=f"pipeline root folder (default {DEFAULT_ROOT})")
+    add_no_wait(p)
 
 
 def add_parser(sub) -> None:
@@ -136,14 +137,24 @@ def _handler(name: str):
 
         return getattr(commands, name)(args)
 
-    return run
+    def locked(args) -> int:
+        """One writer per pipeline root (``asmg_tf.locking``), taken before TensorFlow loads so ``--no-wait`` answers
+        at once; the temporaries of a killed writer are swept under it."""
+        from asmg_tf.locking import exclusive
+
+        with exclusive(args.root, sweep=True):
+            return run(args)
+
+    return locked if name in ("run", "backfill") else run
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="asmg")
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["pipeline", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    from asmg_tf.locking import run_command
+
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from asmg_tf.bench.cache import data_key, default_cache_root, train_key
 from asmg_tf.bench.report import format_table, plot_results, write_results
 from asmg_tf.bench.runner import run_method
 from asmg_tf.data.periods import PeriodSet
+from asmg_tf.locking import exclusive
 from asmg_tf.model_names import DEFAULT_RANKER
 from asmg_tf.models.presets import preset
 from asmg_tf.updaters import METHODS, Context
@@ -63,6 +64,14 @@ def load_periods(spec: BenchSpec, cache_root: str, log=print) -> tuple[PeriodSet
     if os.path.exists(os.path.join(pdir, "meta.json")):
         log(f"periods: cached in {pdir}")
         return PeriodSet.load(pdir), ddir, 0.0
+    with exclusive(ddir, sweep=True):  # one builder per cache entry; a waiter then finds it built
+        if os.path.exists(os.path.join(pdir, "meta.json")):
+            return PeriodSet.load(pdir), ddir, 0.0
+        periods, seconds = _build_periods(spec, pdir, log)
+        return periods, ddir, seconds
+
+
+def _build_periods(spec: BenchSpec, pdir: str, log) -> tuple[PeriodSet, float]:
     start = time.perf_counter()
     if spec.data is None:
         from asmg_tf.data.build import make_period_set
@@ -80,7 +89,7 @@ def load_periods(spec: BenchSpec, cache_root: str, log=print) -> tuple[PeriodSet
     periods.summary["preprocess_seconds"] = seconds
     periods.save(pdir)
     log(f"periods: {periods.name} preprocessed in {seconds:.1f} s -> {pdir}")
-    return periods, ddir, seconds
+    return periods, seconds
 
 
 def prepare_context(spec: BenchSpec) -> tuple[Context, dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from asmg_tf.cli_args import key_value, method_option, split_names
+from asmg_tf.cli_args import add_no_wait, key_value, method_option, split_names
 from asmg_tf.data.readers import READERS
 
 
@@ -47,20 +47,20 @@ def add_parser(sub) -> None:
                    "auc_per_period_selected.png (e.g. iu,asmg_gru_multi,asmg_plus)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--list-methods", action="store_true", help="print the available methods and exit")
+    add_no_wait(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     """Check the arguments (no TensorFlow yet), then run the bench; a data error is one message and exit code 2."""
     from asmg_tf.method_names import METHOD_NAMES
-    from asmg_tf.model_names import DEFAULT_RANKER, SHIPPED_RANKERS
+    from asmg_tf.model_names import SHIPPED_RANKERS
 
     if args.list_methods:
         print("\n".join(sorted(METHOD_NAMES)))
         return 0
-    if args.list_models and not args.model_module:  # the shipped ones, without loading TensorFlow
-        print("\n".join(f"{name:<14} {line}" for name, (_, line) in SHIPPED_RANKERS.items()))
-        return 0
+    if args.list_models:
+        return _list_models(args.model_module)
     methods = split_names(args.methods)
     problems = []
     if args.data and not os.path.exists(args.data):
@@ -81,20 +81,45 @@ def run(args) -> int:
     options: dict = {}
     for method, key, value in args.option:
         options.setdefault(method, {})[key] = value
+    from asmg_tf.locking import exclusive
 
+    with exclusive(args.out, sweep=True):  # one bench per --out; before TensorFlow loads, so --no-wait is quick
+        return _run_bench(args, methods, options)
+
+
+def _list_models(module: str | None) -> int:
+    """The shipped rankers (without loading TensorFlow), or every registered one after importing ``module``."""
+    from asmg_tf.model_names import SHIPPED_RANKERS
+
+    if not module:
+        print("\n".join(f"{name:<14} {line}" for name, (_, line) in SHIPPED_RANKERS.items()))
+        return 0
+    from asmg_tf.quiet import import_tensorflow
+
+    import_tensorflow()
+    from asmg_tf.models.registry import import_model_module, ranker_names
+
+    try:
+        import_model_module(module)
+    except ValueError as e:
+        print(f"asmg bench: {e}", file=sys.stderr)
+        return 2
+    print("\n".join(ranker_names()))
+    return 0
+
+
+def _run_bench(args, methods: list[str], options: dict) -> int:
     from asmg_tf.quiet import import_tensorflow
 
     import_tensorflow(verbose=getattr(args, "verbose", False))
     from asmg_tf.bench.bench import BenchSpec, run_bench
     from asmg_tf.data.errors import DataError
-    from asmg_tf.models.registry import import_model_module, ranker_class, ranker_names
+    from asmg_tf.model_names import DEFAULT_RANKER
+    from asmg_tf.models.registry import import_model_module, ranker_class
 
     try:
         if args.model_module:
             import_model_module(args.model_module)
-        if args.list_models:
-            print("\n".join(ranker_names()))
-            return 0
         ranker_class(args.model or DEFAULT_RANKER)
     except ValueError as e:
         print(f"asmg bench: {e}", file=sys.stderr)
@@ -130,4 +155,12 @@ def run(args) -> int:
     except KeyboardInterrupt:
         print("asmg bench: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as e:  # a full disk is one line, not a traceback
+        from asmg_tf.storage_errors import out_of_space
+
+        message = out_of_space(e, args.out)
+        if message is None:
+            raise
+        print(f"asmg bench: {message}", file=sys.stderr)
+        return 1
     return 0
