@@ -179,13 +179,16 @@ def test_resume_with_other_options_fails_clearly(ctx, tmp_path):
         run_method("asmg_plus", ctx, str(tmp_path), options={"fallback": "logloss"})
 
 
-def _selection_module():
-    spec = importlib.util.spec_from_file_location(
-        "select_asmg_plus", os.path.join(REPO, "benchmarks", "select_asmg_plus.py")
-    )
+def _benchmark(name: str):
+    """The script ``benchmarks/<name>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "benchmarks", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _selection_module():
+    return _benchmark("select_asmg_plus")
 
 
 def test_selection_ranks_on_the_given_warmup_iterations_only():
@@ -226,9 +229,7 @@ def test_selected_methods_plot_shows_only_those_methods(tmp_path, monkeypatch):
 
 
 def test_compare_runs_reports_the_gap_to_iu_and_to_the_best_other_method(tmp_path):
-    spec = importlib.util.spec_from_file_location("compare_runs", os.path.join(REPO, "benchmarks", "compare_runs.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _benchmark("compare_runs")
     aucs = {"iu": 0.80, "bu3": 0.81, "asmg_gru_multi": 0.79, "asmg_plus": 0.82}
     results = {"dataset": "d", "methods": {m: {"mean_auc": a} for m, a in aucs.items()}}
     (tmp_path / "results.json").write_text(json.dumps(results))
@@ -242,11 +243,7 @@ def test_compare_runs_reports_the_gap_to_iu_and_to_the_best_other_method(tmp_pat
 
 
 def test_selection_table_renders_every_candidate_per_dataset():
-    spec = importlib.util.spec_from_file_location(
-        "selection_table", os.path.join(REPO, "benchmarks", "selection_table.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _benchmark("selection_table")
     first = {
         "dataset": "a",
         "candidates": {"iu": {"auc": 0.80}, "plus": {"auc": 0.82}},
@@ -294,7 +291,9 @@ def test_selection_with_replicates_ranks_by_the_mean_and_keeps_the_baseline_unle
         {"iu": rows(0.80), "base": rows(0.80), "noisy": rows(0.81), "steady": rows(0.805)},
     ]
     scores = module.replicate_scores(per_seed, list(range(15, 24)))
-    assert scores["noisy"]["auc"] == pytest.approx(0.8133333) and scores["noisy"]["auc_sd"] == pytest.approx(0.0152753, abs=1e-7)
+    assert scores["noisy"]["auc"] == pytest.approx(0.8133333) and scores["noisy"]["auc_sd"] == pytest.approx(
+        0.0152753, abs=1e-7
+    )
     assert scores["base"]["replicate_auc"] == pytest.approx([0.80, 0.81, 0.80])
     tag, why = module.choose(scores, ["noisy", "steady", "base"], "base")
     assert tag == "steady" and "t-interval" in why
@@ -305,11 +304,7 @@ def test_selection_with_replicates_ranks_by_the_mean_and_keeps_the_baseline_unle
 
 
 def test_selection_table_shows_the_spread_over_replicates():
-    spec = importlib.util.spec_from_file_location(
-        "selection_table", os.path.join(REPO, "benchmarks", "selection_table.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _benchmark("selection_table")
     s = {
         "dataset": "a",
         "candidates": {"iu": {"auc": 0.80, "auc_sd": 0.002}, "plus": {"auc": 0.82, "auc_sd": 0.0015}},
@@ -320,11 +315,7 @@ def test_selection_table_shows_the_spread_over_replicates():
 
 
 def test_replicate_table_merges_a_datasets_runs(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "replicate_table", os.path.join(REPO, "benchmarks", "replicate_table.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _benchmark("replicate_table")
     diff = {"mean": 0.004, "ci95": [0.001, 0.007], "verdict": "win"}
     for name, plus in (("default", 0.804), ("selected", 0.806)):
         (tmp_path / name).mkdir()
