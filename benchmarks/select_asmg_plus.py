@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     from asmg_tf.bench.report import improvement
     from asmg_tf.bench.runner import run_method
 
-    determinism.enable()
+    determinism.reproducible()
     seeds = replicate_seeds(None, args.repeats)
     per_seed, ctx = [], None
     for seed in seeds:

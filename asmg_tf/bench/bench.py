@@ -118,7 +118,7 @@ def run_bench(spec: BenchSpec) -> dict:
     from asmg_tf import determinism
 
     seeds = replicate_seeds(spec.model_seed, spec.repeats, spec.seeds)
-    reproducible = determinism.enable()
+    reproducible = determinism.reproducible()
     summary, replicates = run_replicates(spec, seeds, run_methods)
     summary["reproducible_rerun"] = reproducible
     if spec.plot:
