@@ -8,9 +8,11 @@ import sys
 import time
 
 import pytest
+from test_bench_stats import _replicate  # noqa: E402
 
 import asmg_tf  # noqa: F401
-from asmg_tf.bench.replicates import DEFAULT_SEED
+from asmg_tf.bench.bench import BenchSpec
+from asmg_tf.bench.replicates import DEFAULT_SEED, run_replicates
 from asmg_tf.models.presets import PRESETS, TrainConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,6 +28,28 @@ def _read(out) -> dict:
 
 def test_default_seed_is_the_presets():
     assert DEFAULT_SEED == TrainConfig().seed and all(c.seed == DEFAULT_SEED for c in PRESETS.values())
+
+
+def test_replicates_get_their_own_seed_folder_and_optionally_their_own_sample_seed(tmp_path):
+    seen = []
+
+    def run_one(spec):  # what a replicate is given; its result as run_methods writes it
+        seen.append((spec.model_seed, spec.sample_seed, spec.out))
+        result = _replicate(
+            spec.model_seed, {"iu": [0.5, 0.8, 0.8], "gen": [0.5, 0.81, 0.8 + (spec.model_seed or 0) / 1000]}
+        )
+        result["config"] = {"seed": spec.model_seed}
+        return result
+
+    spec = BenchSpec(methods=("iu", "gen"), out=str(tmp_path), vary_sample_seed=True, quiet=True)
+    summary, done = run_replicates(spec, [3, 5], run_one)
+    assert seen == [(3, 1234, str(tmp_path / "seed-3")), (5, 1235, str(tmp_path / "seed-5"))]
+    assert summary["replicates_setup"]["sample_seeds"] == [1234, 1235]
+    assert summary["replicates_setup"]["vary_sample_seed"] is True
+    assert (tmp_path / "results.json").exists() and (tmp_path / "replicates.csv").read_text().count("\n") == 5
+    seen.clear()
+    run_replicates(BenchSpec(methods=("iu", "gen"), out=str(tmp_path / "one"), quiet=True), [None], run_one)
+    assert seen == [(None, 1234, str(tmp_path / "one"))]  # one replicate: today's layout, no seed folder
 
 
 def _bench(out, cache, *extra: str) -> list[str]:
