@@ -118,7 +118,8 @@ class ASMG(UpdateMethod):
         self.variant = variant
         # the generator's seed follows the base model's unless given: a replicate with another --seed is another draw
         # of the whole method (the preset seed, 123, is the generator's former fixed default: same runs as before)
-        self.config = self._make_config({"seed": ctx.config.seed, **self.variants[variant], **options})
+        seed = ASMGConfig.seed if ctx is None else ctx.config.seed  # no context: a rule tested on its own
+        self.config = self._make_config({"seed": seed, **self.variants[variant], **options})
         self._state: GeneratorState | None = None
         self._window_cache: dict[int, dict[str, np.ndarray]] = {}
         self._window = None
