@@ -30,6 +30,14 @@ def add_parser(sub) -> None:
         default=1234,
         help="negative-sampling seed (and the synthetic stream's; default 1234)",
     )
+    p.add_argument("--repeats", type=int, default=1, help="replicates: N runs with base-model seeds --seed, --seed+1, "
+                   "...; the report gives mean ± sd and paired differences vs IU with 95%% intervals (default 1)")  # fmt: skip
+    p.add_argument(
+        "--seeds", default="", help="comma-separated base-model seeds of the replicates (instead of --repeats)"
+    )
+    p.add_argument("--vary-sample-seed", action="store_true",
+                   help="replicate r also samples negatives with --sample-seed + r (its own periods)")  # fmt: skip
+    p.add_argument("--reference", help="a method every other is also compared with, paired per replicate (besides iu)")
     p.add_argument("--lr", type=float, help="base-model learning rate (default: the paper's for the data kind)")
     p.add_argument("--batch-size", type=int, help="base-model batch size (default: the paper's for the data kind)")
     p.add_argument("--pretrain-epochs", type=int, help="pretraining epochs (default 10)")
@@ -75,6 +83,19 @@ def run(args) -> int:
         problems.append(f"unknown method(s) {sorted(set(unknown))}; `asmg bench --list-methods` lists them")
     if not methods:
         problems.append("--methods names no method")
+    if args.reference and args.reference not in methods:
+        problems.append(f"--reference {args.reference}: not among --methods")
+    try:
+        seeds = [int(s) for s in split_names(args.seeds)]
+    except ValueError:
+        seeds = []
+        problems.append(f"--seeds {args.seeds!r}: give comma-separated integers, e.g. 123,124,125")
+    if args.repeats < 1:
+        problems.append(f"--repeats {args.repeats}: give 1 or more")
+    if seeds and (args.repeats != 1 or args.seed is not None):
+        problems.append("--seeds names every replicate's seed: give it without --repeats and --seed")
+    if len(set(seeds)) != len(seeds):
+        problems.append(f"--seeds {args.seeds}: a seed appears twice")
     if problems:
         print("\n".join(f"asmg bench: {p}" for p in problems), file=sys.stderr)
         return 2
@@ -84,7 +105,7 @@ def run(args) -> int:
     from asmg_tf.locking import exclusive
 
     with exclusive(args.out, sweep=True):  # one bench per --out; before TensorFlow loads, so --no-wait is quick
-        return _run_bench(args, methods, options)
+        return _run_bench(args, methods, options, seeds)
 
 
 def _list_models(module: str | None) -> int:
@@ -108,9 +129,11 @@ def _list_models(module: str | None) -> int:
     return 0
 
 
-def _run_bench(args, methods: list[str], options: dict) -> int:
+def _run_bench(args, methods: list[str], options: dict, seeds: list[int]) -> int:
+    from asmg_tf import determinism
     from asmg_tf.quiet import import_tensorflow
 
+    determinism.prepare()  # oneDNN off before TensorFlow loads: reruns reproduce to the last digit
     import_tensorflow(verbose=getattr(args, "verbose", False))
     from asmg_tf.bench.bench import BenchSpec, run_bench
     from asmg_tf.data.errors import DataError
@@ -132,6 +155,10 @@ def _run_bench(args, methods: list[str], options: dict) -> int:
         num_periods=args.num_periods,
         sample_seed=args.sample_seed,
         model_seed=args.seed,
+        repeats=args.repeats,
+        seeds=tuple(seeds),
+        vary_sample_seed=args.vary_sample_seed,
+        reference=args.reference,
         methods=tuple(methods),
         out=args.out,
         cache_dir=args.cache_dir,
