@@ -62,3 +62,14 @@ def add_no_wait(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="if another asmg process holds this folder's lock, exit at once with code 3 instead of waiting",
     )
+
+
+def add_ranker_args(parser, module_help: str = "your module file that registers the --model ranker (see README)"):
+    """``--model``, ``--model-option KEY=VALUE`` (repeatable) and ``--model-module FILE``: the ranker, the same in
+    ``asmg bench``, ``asmg pipeline`` and ``asmg export``."""
+    parser.add_argument(
+        "--model", help="the ranker: embedding_mlp (default), dcn_v2, din, or one --model-module registers"
+    )
+    parser.add_argument("--model-option", action="append", default=[], type=key_value, metavar="KEY=VALUE",
+                        help="an option of the ranker, e.g. cross_layers=3 (repeatable)")  # fmt: skip
+    parser.add_argument("--model-module", metavar="FILE", help=module_help)

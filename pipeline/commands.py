@@ -64,8 +64,9 @@ def _model_knobs(args) -> dict:
     if module:
         from pipeline.user_module import check_model_module
 
-        check_model_module(module, model)
-    ranker_class(model)
+        check_model_module(module, model)  # registers it
+    else:
+        ranker_class(model)
     return {"model": model, "model_options": dict(args.model_option) or None, "model_module": module}
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from asmg_tf.cli_args import add_no_wait, positive_float, positive_int
-from asmg_tf.cli_args import key_value as _kv
+from asmg_tf.cli_args import add_no_wait, add_ranker_args, positive_float, positive_int
 
 
 def _serving(command: str):
@@ -106,10 +105,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--model-config", metavar="FILE",
                    help='the ranker\'s description {"model": name, "config": {...}} (default: model.json beside '
                    "the weights, as asmg bench writes it)")  # fmt: skip
-    p.add_argument("--model", help="or: the ranker's registered name, sizes read off the weights' id tables")
-    p.add_argument("--model-option", action="append", default=[], type=_kv, metavar="KEY=VALUE",
-                   help="an option of --model (repeatable)")  # fmt: skip
-    p.add_argument("--model-module", metavar="FILE", help="a module file that registers your ranker")
+    add_ranker_args(p)  # without --model-config: --model, sizes read off the weights' id tables
     p.add_argument("--periods", help="PeriodSet folder, for the item -> categories table of models with categories")
     p.add_argument("--base-dir", required=True, help="models folder; TF Serving's base_path is <base-dir>/<name>")
     p.add_argument("--name", default="asmg", help="model name (default: asmg)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from asmg_tf.cli_args import add_no_wait, key_value, method_option, split_names
+from asmg_tf.cli_args import add_no_wait, add_ranker_args, key_value, method_option, split_names
 from asmg_tf.data.readers import READERS
 
 
@@ -43,10 +43,7 @@ def add_parser(sub) -> None:
     p.add_argument("--pretrain-epochs", type=int, help="pretraining epochs (default 10)")
     p.add_argument("--option", action="append", default=[], type=method_option, metavar="METHOD.KEY=VALUE",
                    help="a method option, e.g. asmg_gru_multi.k=4 (repeatable)")  # fmt: skip
-    p.add_argument("--model", help="the ranker: embedding_mlp (default), dcn_v2, din, or one --model-module registers")
-    p.add_argument("--model-option", action="append", default=[], type=key_value, metavar="KEY=VALUE",
-                   help="an option of the ranker, e.g. cross_layers=3 (repeatable)")  # fmt: skip
-    p.add_argument("--model-module", metavar="FILE", help="your module file that registers a ranker (see README)")
+    add_ranker_args(p)
     p.add_argument("--list-models", action="store_true", help="print the available rankers and exit")
     p.add_argument("--synthetic", action="append", default=[], type=key_value, metavar="KEY=VALUE",
                    help="synthetic stream option, e.g. num_users=50000 (repeatable)")  # fmt: skip
