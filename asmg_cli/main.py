@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return args.func(args)
+    from asmg_tf.locking import run_command
+
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -53,3 +53,23 @@ def method_option(text: str) -> tuple[str, str, object]:
 def split_names(text: str) -> list[str]:
     """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
     return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def add_no_wait(parser: argparse.ArgumentParser) -> None:
+    """``--no-wait``: fail at once (exit code 3, naming the holder) when another process writes the same folder."""
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="if another asmg process holds this folder's lock, exit at once with code 3 instead of waiting",
+    )
+
+
+def add_ranker_args(parser, module_help: str = "your module file that registers the --model ranker (see README)"):
+    """``--model``, ``--model-option KEY=VALUE`` (repeatable) and ``--model-module FILE``: the ranker, the same in
+    ``asmg bench``, ``asmg pipeline`` and ``asmg export``."""
+    parser.add_argument(
+        "--model", help="the ranker: embedding_mlp (default), dcn_v2, din, or one --model-module registers"
+    )
+    parser.add_argument("--model-option", action="append", default=[], type=key_value, metavar="KEY=VALUE",
+                        help="an option of the ranker, e.g. cross_layers=3 (repeatable)")  # fmt: skip
+    parser.add_argument("--model-module", metavar="FILE", help=module_help)

@@ -3,12 +3,18 @@
 Every candidate (the faithful ASMG-GRUmulti, each asmg_plus component alone, and asmg_plus with a few settings
 changed) runs through the paper's protocol with ``until = test_start - 1`` (iteration 23: the last model scored is
 evaluated on period 24), so no test period (25-31) is read, trained on or scored. Candidates are ranked by mean AUC
-over the warm-up iterations every candidate serves (13-23 with k = 3); ties go to the earlier (simpler) candidate.
+over the warm-up iterations every candidate serves (15-23 when a k = 5 candidate runs); ties go to the earlier
+(simpler) candidate. With ``--repeats N`` every candidate runs with N base-model seeds (``--out/seed-<s>/<tag>``),
+the ranking is by the mean over replicates, and a candidate replaces the package default's settings (``--baseline``)
+only when its paired warm-up gain over them has a 95 % t-interval above zero (``choose``): the spread over seeds
+keeps the selection from picking noise.
 The script prints the ranking, writes ``selection.json`` and the ``asmg bench`` command that runs the chosen
 settings on the whole protocol.
 
     .venv/bin/python benchmarks/select_asmg_plus.py --data ../shared/data/online-retail-uci --out runs/select-or
     .venv/bin/python benchmarks/select_asmg_plus.py --out runs/select-synthetic          # the synthetic stream
+    .venv/bin/python benchmarks/select_asmg_plus.py --data ../shared/data/movielens-latest-small --repeats 3 \
+        --only plus_normalize_lr0.03,plus_normalize_lr0.1,plus_normalize_steps_wide_k5 --out runs/select-ml-r3
 
 Runs are resumable (each candidate is an ordinary ``run_method`` output folder under ``--out``).
 """
@@ -74,6 +80,9 @@ _CANDIDATES: list[tuple[str, str, dict]] = [
     ("plus_normalize_lr0.03_epochs2", "asmg_plus", {"normalize": True, "lr": 0.03, "epochs": 2}),
     ("plus_normalize_lr0.03_full", "asmg_plus", {"normalize": True, "lr": 0.03, "k": "full", "carry_state": False}),
 ]
+#: the package default's settings (asmg_plus with no options): with replicates, a candidate replaces it only when its
+#: paired warm-up gain over it is significant
+BASELINE = "plus_normalize_lr0.03"
 CANDIDATES: list[tuple[str, str, dict]] = [
     (tag, method, {**FIRST_SETTINGS, **options} if method == "asmg_plus" else options)
     for tag, method, options in _CANDIDATES
@@ -94,6 +103,40 @@ def select(rows: dict[str, list[dict]], iterations: list[int]) -> list[tuple[str
     return sorted(scored, key=lambda s: -s[1])
 
 
+def replicate_scores(per_seed: list[dict[str, list[dict]]], iterations: list[int]) -> dict[str, dict]:
+    """Per candidate: warm-up mean AUC and LogLoss of each replicate, their mean and AUC sd (``stats.mean_sd``)."""
+    from asmg_tf.bench import stats
+
+    scores: dict[str, dict] = {}
+    for rows in per_seed:
+        for tag, auc, ll in select(rows, iterations):
+            entry = scores.setdefault(tag, {"replicate_auc": [], "replicate_logloss": []})
+            entry["replicate_auc"].append(auc)
+            entry["replicate_logloss"].append(ll)
+    for entry in scores.values():
+        entry["auc"], entry["auc_sd"] = stats.mean_sd(entry["replicate_auc"])
+        entry["logloss"] = stats.mean_sd(entry["replicate_logloss"])[0]
+    return scores
+
+
+def choose(scores: dict[str, dict], eligible: list[str], baseline: str) -> tuple[str, str]:
+    """``(tag, why)``: with replicates, the best-ranked (replicate mean) ``eligible`` candidate whose paired warm-up
+    gain over ``baseline`` has a 95 % t-interval above zero, else ``baseline`` (a gain within the seed noise does not
+    replace it); with one replicate (no interval), the best mean, as before replicates existed."""
+    from asmg_tf.bench import stats
+
+    ranked = sorted(eligible, key=lambda t: -scores[t]["auc"])
+    if len(scores[baseline]["replicate_auc"]) < 2:
+        return ranked[0], "one replicate: the best warm-up mean AUC (no interval to judge noise by)"
+    for tag in ranked:
+        if tag == baseline:
+            break
+        d = stats.paired_difference(scores[tag]["replicate_auc"], scores[baseline]["replicate_auc"])
+        if d["verdict"] == "win":
+            return tag, f"best mean whose paired gain over {baseline} has a 95% t-interval above 0"
+    return baseline, f"no candidate ranked above {baseline} beats it with a 95% t-interval above 0"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", help="data file or folder (default: the synthetic stream)")
@@ -101,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--cache-dir")
     p.add_argument("--only", help="comma-separated candidate tags (default: all)")
+    p.add_argument("--repeats", type=int, default=1, help="replicates (base-model seeds 123, 124, ...; default 1)")
+    p.add_argument("--baseline", default=BASELINE, help=f"the candidate others must beat (default {BASELINE})")
     args = p.parse_args(argv)
     candidates = CANDIDATES
     if args.only:
@@ -111,46 +156,69 @@ def main(argv: list[str] | None = None) -> int:
         candidates = [c for c in CANDIDATES if c[0] in tags]
     if not any(method == "asmg_plus" for _, method, _ in candidates):
         p.error("--only must name at least one asmg_plus candidate (the selection picks among them)")
+    if args.baseline not in {tag for tag, method, _ in candidates if method == "asmg_plus"}:
+        p.error(f"--baseline {args.baseline}: not an asmg_plus candidate of this run (add it to --only)")
 
+    from asmg_tf import determinism
     from asmg_tf._keras_env import ensure_legacy_keras
 
+    determinism.prepare()  # before TensorFlow loads (asmg_tf.determinism)
     ensure_legacy_keras()
     from asmg_tf.bench.bench import BenchSpec, prepare_context
+    from asmg_tf.bench.replicates import replicate_dir, replicate_seeds
     from asmg_tf.bench.report import improvement
     from asmg_tf.bench.runner import run_method
 
-    spec = BenchSpec(data=args.data, synthetic=dict(args.synthetic), cache_dir=args.cache_dir, out=args.out)
-    ctx, _ = prepare_context(spec)
+    determinism.reproducible()
+    seeds = replicate_seeds(None, args.repeats)
+    per_seed, ctx = [], None
+    for seed in seeds:
+        spec = BenchSpec(
+            data=args.data, synthetic=dict(args.synthetic), cache_dir=args.cache_dir, out=args.out, model_seed=seed
+        )
+        ctx, _ = prepare_context(spec)
+        last_warmup = ctx.protocol.test_start - 1
+        out = replicate_dir(args.out, seed, len(seeds))
+        rows = {}
+        for tag, method, options in [("iu", "iu", {})] + candidates:
+            print(f"seed {seed}: {tag}: {method} {options} up to iteration {last_warmup}", file=sys.stderr, flush=True)
+            rows[tag] = run_method(method, ctx, os.path.join(out, tag), options=options, until=last_warmup)[
+                "per_period"
+            ]
+        per_seed.append(rows)
     proto = ctx.protocol
     last_warmup = proto.test_start - 1
-    rows = {}
-    for tag, method, options in [("iu", "iu", {})] + candidates:
-        print(f"{tag}: {method} {options} up to iteration {last_warmup}", file=sys.stderr, flush=True)
-        rows[tag] = run_method(method, ctx, os.path.join(args.out, tag), options=options, until=last_warmup)[
-            "per_period"
-        ]
-    first = max(r[0]["iteration"] for r in rows.values())
+    first = max(r[0]["iteration"] for rows in per_seed for r in rows.values())
     iterations = list(range(first, last_warmup + 1))
-    ranking = select({t: r for t, r in rows.items() if t != "iu"}, iterations)
-    (iu,) = select({"iu": rows["iu"]}, iterations)
+    scores = replicate_scores(per_seed, iterations)
     method_of = {tag: method for tag, method, _ in candidates}
-    chosen = next(t for t, _, _ in ranking if method_of[t] == "asmg_plus")
+    ranking = sorted((t for t in scores if t != "iu"), key=lambda t: -scores[t]["auc"])
+    chosen, why = choose(scores, [t for t in ranking if method_of[t] == "asmg_plus"], args.baseline)
     options = {tag: opts for tag, _, opts in candidates}[chosen]
+    iu = scores["iu"]["auc"]
 
-    print(f"\nmean over warm-up iterations {first}-{last_warmup} (test iterations {proto.test_start}+ not run)")
-    print(f"{'candidate':<16} {'AUC':>7} {'vs IU':>7} {'LogLoss':>8}")
-    for tag, auc, ll in [iu] + ranking:
-        print(f"{tag:<16} {auc:7.4f} {improvement(auc, iu[1], True):+6.2f}% {ll:8.4f}")
+    print(f"\nmean over warm-up iterations {first}-{last_warmup} (test iterations {proto.test_start}+ not run), "
+          f"{len(seeds)} replicate(s), seeds {seeds}")  # fmt: skip
+    print(f"{'candidate':<30} {'AUC':>7} {'sd':>7} {'vs IU':>7} {'LogLoss':>8}")
+    for tag in ["iu"] + ranking:
+        sd = scores[tag]["auc_sd"]
+        print(
+            f"{tag:<30} {scores[tag]['auc']:7.4f} {'–' if sd is None else f'{sd:.4f}':>7} "
+            f"{improvement(scores[tag]['auc'], iu, True):+6.2f}% {scores[tag]['logloss']:8.4f}"
+        )
     flags = " ".join(f"--option asmg_plus.{k}={json.dumps(v, separators=(',', ':'))}" for k, v in options.items())
     data = f"--data {args.data} " if args.data else ""
     command = f"asmg bench {data}--methods iu,asmg_gru_multi,asmg_plus {flags}".strip()
-    print(f"\nchosen: {chosen} {options}\nrun it: {command}")
+    print(f"\nchosen: {chosen} {options} ({why})\nrun it: {command}")
     result = {
         "dataset": ctx.periods.name,
         "warmup_iterations": iterations,
-        "candidates": {t: {"auc": a, "logloss": ll} for t, a, ll in [iu] + ranking},
+        "seeds": seeds,
+        "candidates": {t: scores[t] for t in ["iu"] + ranking},
         "options": {tag: {"method": method, **opts} for tag, method, opts in candidates},
         "first_settings": FIRST_SETTINGS,
+        "baseline": args.baseline,
+        "rule": why,
         "chosen": chosen,
         "chosen_options": options,
         "command": command,

@@ -1,7 +1,7 @@
 """One markdown table over several ``select_asmg_plus.py`` outputs: every candidate's warm-up AUC per dataset.
 
 Rows are the candidates in the order of the first file's ranking; each cell is the mean AUC over that dataset's
-warm-up iterations and its gain over IU there; the candidate each selection chose is marked. Below the table: the
+warm-up iterations (with ± sd over replicates when the selection ran several) and its gain over IU there; the candidate each selection chose is marked. Below the table: the
 candidate whose worst warm-up gain over IU across the datasets is largest (maximin), among candidates with a bounded
 cost per period (a fixed window k, not "full", whose work and kept history grow with every period): the rule for the
 package default of ``asmg_plus`` (one setting for data nobody has selected on: first, do not make IU worse).
@@ -51,9 +51,10 @@ def table(selections: list[dict]) -> str:
             if tag not in s["candidates"]:
                 cells.append("–")
                 continue
-            auc = s["candidates"][tag]["auc"]
+            auc, sd = s["candidates"][tag]["auc"], s["candidates"][tag].get("auc_sd")
             mark = " **chosen**" if s["chosen"] == tag else ""
-            cells.append(f"{auc:.4f} ({gain(s, tag):+.2f}%){mark}")
+            spread = f" ± {sd:.4f}" if sd is not None else ""  # over replicates (select_asmg_plus.py --repeats)
+            cells.append(f"{auc:.4f}{spread} ({gain(s, tag):+.2f}%){mark}")
         first = selections[0].get("first_settings") if options[tag]["method"] == "asmg_plus" else None
         lines.append(f"| {tag} | {settings(options[tag], first)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

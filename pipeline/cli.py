@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
+from asmg_tf.cli_args import add_no_wait, add_ranker_args, method_option
 from asmg_tf.cli_args import key_value as _kv
-from asmg_tf.cli_args import method_option
 
 DEFAULT_ROOT = "runs/pipeline"
 
@@ -34,13 +34,7 @@ def _add_knobs(p) -> None:
     )
     g.add_argument("--option", action="append", default=[], type=method_option, metavar="METHOD.KEY=VALUE",
                    help="an option of the pipeline's method, e.g. asmg_plus.k=3 (repeatable; as in asmg bench)")  # fmt: skip
-    g.add_argument(
-        "--model", help="the ranker: embedding_mlp (default), dcn_v2, din, or one a --model-module registers"
-    )
-    g.add_argument("--model-option", action="append", default=[], type=_kv, metavar="KEY=VALUE",
-                   help="an option of the ranker, e.g. cross_layers=3 (repeatable)")  # fmt: skip
-    g.add_argument("--model-module", metavar="FILE",
-                   help="your module file: registers the --model ranker and defines run_fn (see README)")  # fmt: skip
+    add_ranker_args(g, "your module file: registers the --model ranker and defines run_fn (see README)")
     g.add_argument("--warmup", type=int, help="meta-training periods before the generated model may be pushed")
     g.add_argument("--bless-window", type=int, metavar="M",
                    help="push the generated model only if not worse than IU over the last M scored spans (default 1)")  # fmt: skip
@@ -60,6 +54,7 @@ def _add_knobs(p) -> None:
 
 def _add_root(p) -> None:
     p.add_argument("--root", default=DEFAULT_ROOT, help=f"pipeline root folder (default {DEFAULT_ROOT})")
+    add_no_wait(p)
 
 
 def add_parser(sub) -> None:
@@ -136,14 +131,24 @@ def _handler(name: str):
 
         return getattr(commands, name)(args)
 
-    return run
+    def locked(args) -> int:
+        """One writer per pipeline root (``asmg_tf.locking``), taken before TensorFlow loads so ``--no-wait`` answers
+        at once; the temporaries of a killed writer are swept under it."""
+        from asmg_tf.locking import exclusive
+
+        with exclusive(args.root, sweep=True):
+            return run(args)
+
+    return locked if name in ("run", "backfill") else run
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="asmg")
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["pipeline", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    from asmg_tf.locking import run_command
+
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     from pipeline.runners.local import LocalPipeline
 
 
-def _fail(command: str, error: Exception) -> int:
-    print(f"asmg pipeline {command}: {error}", file=sys.stderr)
+def _fail(command: str, error: Exception, root: str | None = None) -> int:
+    from asmg_tf.storage_errors import out_of_space
+
+    print(f"asmg pipeline {command}: {out_of_space(error, root) or error}", file=sys.stderr)
     return 1
 
 
@@ -62,8 +64,9 @@ def _model_knobs(args) -> dict:
     if module:
         from pipeline.user_module import check_model_module
 
-        check_model_module(module, model)
-    ranker_class(model)
+        check_model_module(module, model)  # registers it
+    else:
+        ranker_class(model)
     return {"model": model, "model_options": dict(args.model_option) or None, "model_module": module}
 
 
@@ -146,7 +149,7 @@ def run(args) -> int:
         lp = open_root(args)
         seconds = lp.run(args.span)
     except Exception as e:  # noqa: BLE001  (one clear line instead of a TFX traceback)
-        return _fail("run", e)
+        return _fail("run", e, args.root)
     print(f"span {args.span}: done in {seconds:.1f} s; served versions under {lp.serving_dir}")
     return 0
 
@@ -160,7 +163,7 @@ def backfill(args) -> int:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001
-        return _fail("backfill", e)
+        return _fail("backfill", e, args.root)
     ran = result["ran"]
     print(
         f"backfill: {len(ran)} span(s) run in {result['seconds']:.1f} s"

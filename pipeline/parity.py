@@ -72,6 +72,8 @@ def train_config(root: str) -> TrainConfig:
             k.get("pretrain_epochs"),
             k.get("embedding_dim"),
             k.get("train_seed"),
+            k.get("model"),
+            k.get("model_options"),
         )
     )
 
@@ -82,6 +84,11 @@ def bench_rows(root: str, out: str, methods: dict[str, dict]) -> dict[str, list[
     from asmg_tf.updaters import Context
 
     periods = pipeline_period_set(root)
+    module = LocalPipeline(root).knobs.get("model_module")
+    if module:  # the root's ranker is the user's: register it here too
+        from asmg_tf.models.registry import import_model_module
+
+        import_model_module(module)
     ctx = Context(periods, train_config(root), os.path.join(out, "cache"), log=lambda m: None)
     return {name: run_method(name, ctx, out, options=opts)["per_period"] for name, opts in methods.items()}
 

@@ -8,7 +8,6 @@ constructor, and its executor calls ``import_user_module(exec_properties)`` firs
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from tfx.types.component_spec import ExecutionParameter
@@ -43,21 +42,12 @@ def check_model_module(path: str, model: str) -> None:
     """Fail early (before any run) when ``path`` cannot be the pipeline's model module for ``model``: it must exist,
     import, register ``model`` and define ``run_fn`` (TFX's Trainer calls ``run_fn`` of its module file; ``from
     pipeline.trainer_module import run_fn`` is the package's)."""
-    from tfx.utils import import_utils
+    from asmg_tf.models.registry import import_model_module, ranker_class
 
-    from asmg_tf.models.registry import ranker_class
-
-    if not os.path.isfile(path):
-        raise ValueError(f"model module {path!r} does not exist")
-    try:
-        import_utils.import_func_from_source(path, "__name__")
-    except Exception as e:  # noqa: BLE001  (a user's file: any error is reported as such)
-        raise ValueError(f"model module {path!r} failed to import: {type(e).__name__}: {e}") from e
+    module = import_model_module(path)  # errors name the file
     ranker_class(model)  # registered by the module (or shipped)
-    try:
-        import_utils.import_func_from_source(path, "run_fn")
-    except AttributeError:
+    if not hasattr(module, "run_fn"):
         raise ValueError(
             f"model module {path!r} defines no run_fn: TFX's Trainer calls run_fn of its module file; add "
             "`from pipeline.trainer_module import run_fn  # noqa: F401`"
-        ) from None
+        )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from asmg_tf.cli_args import key_value as _kv
-from asmg_tf.cli_args import positive_float, positive_int
+from asmg_tf.cli_args import add_no_wait, add_ranker_args, positive_float, positive_int
 
 
 def _serving(command: str):
@@ -17,7 +16,19 @@ def _serving(command: str):
 
         return getattr(commands, command)(args)
 
-    return run
+    def export_locked(args) -> int:
+        """The model base path's lock (``serving.export`` takes it again, re-entrantly) before TensorFlow loads, so
+        ``--no-wait`` answers at once."""
+        import os
+
+        from asmg_tf.locking import exclusive
+
+        if not args.name or os.sep in args.name or args.name.startswith("."):
+            return run(args)  # export_model rejects the name; no folder may be made for it
+        with exclusive(os.path.join(args.base_dir, args.name), sweep=True):  # sweep here: the nested lock is a no-op
+            return run(args)
+
+    return export_locked if command == "export" else run
 
 
 def _add_model_selection(p) -> None:
@@ -94,14 +105,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--model-config", metavar="FILE",
                    help='the ranker\'s description {"model": name, "config": {...}} (default: model.json beside '
                    "the weights, as asmg bench writes it)")  # fmt: skip
-    p.add_argument("--model", help="or: the ranker's registered name, sizes read off the weights' id tables")
-    p.add_argument("--model-option", action="append", default=[], type=_kv, metavar="KEY=VALUE",
-                   help="an option of --model (repeatable)")  # fmt: skip
-    p.add_argument("--model-module", metavar="FILE", help="a module file that registers your ranker")
+    add_ranker_args(p)  # without --model-config: --model, sizes read off the weights' id tables
     p.add_argument("--periods", help="PeriodSet folder, for the item -> categories table of models with categories")
     p.add_argument("--base-dir", required=True, help="models folder; TF Serving's base_path is <base-dir>/<name>")
     p.add_argument("--name", default="asmg", help="model name (default: asmg)")
     p.add_argument("--version", type=int, help="version number (default: Unix time, above existing ones)")
     p.add_argument("--no-warmup", action="store_true", help="do not write warm-up requests")
     p.add_argument("--config-out", help="also write a models.config serving this model (latest version)")
+    add_no_wait(p)
     p.set_defaults(func=_serving("export"))

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 
+from asmg_tf.storage_errors import out_of_space
 from serving.errors import BadInputError, ServingError
 
 
@@ -179,6 +180,11 @@ def export(args) -> int:
         if args.config_out:
             write_model_config(args.config_out, [ModelEntry(args.name, os.path.dirname(path))])
     except (OSError, ValueError, TypeError) as e:
-        return _fail("export", e)
+        return _fail("export", out_of_space(e, args.base_dir) or e)
+    except Exception as e:  # TensorFlow's write errors on a full disk
+        message = out_of_space(e, args.base_dir)
+        if message is None:
+            raise
+        return _fail("export", message)
     print(path)
     return 0

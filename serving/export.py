@@ -5,7 +5,8 @@ Stable entry point for the TFX pipeline and the CLI::
     export_model(model, base_dir, name, version=None, item_categories=None) -> str   # the version directory
 
 The version is written into a hidden temporary folder beside it (``.tmp-*``, a name TF Serving and ``asmg serve``
-ignore) and renamed into place once complete, so a half-written version never appears as a numeric directory.
+ignore) and renamed into place once complete, so a half-written version never appears as a numeric directory; one
+exporter at a time holds the model folder's lock (``asmg_tf.locking``: ``.asmg.lock``, ignored by servers too).
 
 What is written: a SavedModel whose MetaGraph is tagged ``serve`` with the signatures of ``serving.schema`` (traced
 by ``serving.signatures`` around an out-of-vocabulary-extended copy of the model; classify/regress carry TF
@@ -24,6 +25,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from asmg_tf.locking import exclusive
 from asmg_tf.models.contract import check_ranker
 from asmg_tf.models.ranker import SIZE_KEYS, RankerContractError
 from asmg_tf.models.registry import describe, from_description, ranker_name
@@ -119,7 +121,12 @@ def export_model(
     if not name or os.sep in name or name.startswith("."):
         raise ValueError(f"model name must be a non-hidden single path component, got {name!r}")
     model_dir = os.path.join(os.path.abspath(base_dir), name)
-    os.makedirs(model_dir, exist_ok=True)
+    # one exporter per model base path; staging folders of killed exporters are swept under the lock
+    with exclusive(model_dir, sweep=True):
+        return _export_locked(model, table, model_dir, name, version, warmup)
+
+
+def _export_locked(model, table, model_dir: str, name: str, version: int | None, warmup: bool) -> str:
     version = next_version(model_dir) if version is None else int(version)
     if not 0 < version <= _MAX_VERSION:
         raise ValueError(f"version must be a positive int64, got {version}")

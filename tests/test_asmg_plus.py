@@ -179,13 +179,16 @@ def test_resume_with_other_options_fails_clearly(ctx, tmp_path):
         run_method("asmg_plus", ctx, str(tmp_path), options={"fallback": "logloss"})
 
 
-def _selection_module():
-    spec = importlib.util.spec_from_file_location(
-        "select_asmg_plus", os.path.join(REPO, "benchmarks", "select_asmg_plus.py")
-    )
+def _benchmark(name: str):
+    """The script ``benchmarks/<name>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "benchmarks", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _selection_module():
+    return _benchmark("select_asmg_plus")
 
 
 def test_selection_ranks_on_the_given_warmup_iterations_only():
@@ -226,9 +229,7 @@ def test_selected_methods_plot_shows_only_those_methods(tmp_path, monkeypatch):
 
 
 def test_compare_runs_reports_the_gap_to_iu_and_to_the_best_other_method(tmp_path):
-    spec = importlib.util.spec_from_file_location("compare_runs", os.path.join(REPO, "benchmarks", "compare_runs.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _benchmark("compare_runs")
     aucs = {"iu": 0.80, "bu3": 0.81, "asmg_gru_multi": 0.79, "asmg_plus": 0.82}
     results = {"dataset": "d", "methods": {m: {"mean_auc": a} for m, a in aucs.items()}}
     (tmp_path / "results.json").write_text(json.dumps(results))
@@ -242,11 +243,7 @@ def test_compare_runs_reports_the_gap_to_iu_and_to_the_best_other_method(tmp_pat
 
 
 def test_selection_table_renders_every_candidate_per_dataset():
-    spec = importlib.util.spec_from_file_location(
-        "selection_table", os.path.join(REPO, "benchmarks", "selection_table.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _benchmark("selection_table")
     first = {
         "dataset": "a",
         "candidates": {"iu": {"auc": 0.80}, "plus": {"auc": 0.82}},
@@ -278,3 +275,61 @@ def test_a_setting_missing_from_an_older_saved_run_means_it_was_off(ctx, tmp_pat
         run_method("asmg_plus", ctx, str(tmp_path), options={"normalize": True})
     summary = run_method("asmg_plus", ctx, str(tmp_path), options={"normalize": False})
     assert summary["per_period"][-1]["iteration"] == ctx.protocol.test_end
+
+
+def test_selection_with_replicates_ranks_by_the_mean_and_keeps_the_baseline_unless_significantly_beaten():
+    module = _selection_module()
+
+    def rows(auc: float) -> list[dict]:
+        return [{"iteration": i, "auc": auc, "logloss": 0.5} for i in range(15, 24)]
+
+    # three seeds: "noisy" has the best mean (0.8133) but its gains over "base" are +0.03, -0.01, +0.01 (interval
+    # 0.01 ± 4.303 * 0.02 / sqrt(3), includes 0); "steady" gains +0.005 each seed (sd 0: a significant win)
+    per_seed = [
+        {"iu": rows(0.79), "base": rows(0.80), "noisy": rows(0.83), "steady": rows(0.805)},
+        {"iu": rows(0.78), "base": rows(0.81), "noisy": rows(0.80), "steady": rows(0.815)},
+        {"iu": rows(0.80), "base": rows(0.80), "noisy": rows(0.81), "steady": rows(0.805)},
+    ]
+    scores = module.replicate_scores(per_seed, list(range(15, 24)))
+    assert scores["noisy"]["auc"] == pytest.approx(0.8133333) and scores["noisy"]["auc_sd"] == pytest.approx(
+        0.0152753, abs=1e-7
+    )
+    assert scores["base"]["replicate_auc"] == pytest.approx([0.80, 0.81, 0.80])
+    tag, why = module.choose(scores, ["noisy", "steady", "base"], "base")
+    assert tag == "steady" and "t-interval" in why
+    del scores["steady"]
+    assert module.choose(scores, ["noisy", "base"], "base")[0] == "base"  # the best mean is noise: keep the default
+    one = module.replicate_scores(per_seed[:1], list(range(15, 24)))
+    assert module.choose(one, ["noisy", "steady", "base"], "base")[0] == "noisy"  # one seed: the best mean, as before
+
+
+def test_selection_table_shows_the_spread_over_replicates():
+    module = _benchmark("selection_table")
+    s = {
+        "dataset": "a",
+        "candidates": {"iu": {"auc": 0.80, "auc_sd": 0.002}, "plus": {"auc": 0.82, "auc_sd": 0.0015}},
+        "options": {"plus": {"method": "asmg_plus"}},
+        "chosen": "plus",
+    }
+    assert module.table([s]).splitlines()[3] == "| plus | asmg_plus | 0.8200 ± 0.0015 (+2.50%) **chosen** |"
+
+
+def test_replicate_table_merges_a_datasets_runs(tmp_path):
+    module = _benchmark("replicate_table")
+    diff = {"mean": 0.004, "ci95": [0.001, 0.007], "verdict": "win"}
+    for name, plus in (("default", 0.804), ("selected", 0.806)):
+        (tmp_path / name).mkdir()
+        results = {
+            "dataset": "d",
+            "replicates_setup": {"count": 5},
+            "methods": {
+                "iu": {"mean_auc": 0.80, "auc_sd": 0.001},
+                "asmg_plus": {"mean_auc": plus, "auc_sd": 0.002, "diff_vs_iu": diff},
+            },
+        }
+        (tmp_path / name / "results.json").write_text(json.dumps(results))
+    table = module.rows(str(tmp_path / "default")) + module.rows(str(tmp_path / "selected"), "selected")
+    assert [r["method"] for r in table] == ["iu", "asmg_plus", "asmg_plus (selected)"]
+    lines = module.markdown(table).splitlines()
+    assert lines[2] == "| d | iu | 5 | 0.8000 ± 0.0010 | – | – |"
+    assert lines[4] == "| d | asmg_plus (selected) | 5 | 0.8060 ± 0.0020 | +0.0040 [+0.0010, +0.0070] | win |"

@@ -14,6 +14,7 @@ import tensorflow as tf
 import yaml
 from serving_util import NUM_CATEGORIES, NUM_ITEMS, NUM_USERS, keras_probs, oov_reference, pad, tiny_model
 
+from asmg_tf.locking import LOCK_FILE
 from asmg_tf.models.ranker import RankerContractError
 from asmg_tf.models.registry import describe
 from asmg_tf.models.weights import get_weights
@@ -57,7 +58,7 @@ def test_layout_versions_and_atomic_rename(exported, tmp_path):
     assert path.endswith(os.path.join("asmg", "1"))
     assert {"saved_model.pb", "variables", "assets.extra"} <= set(os.listdir(path))
     assert set(os.listdir(os.path.join(path, "assets.extra"))) == {S.WARMUP_FILE, "asmg_export.json"}
-    assert os.listdir(os.path.dirname(path)) == ["1"]  # no staging folder left behind
+    assert set(os.listdir(os.path.dirname(path))) - {LOCK_FILE} == {"1"}  # no staging folder left behind
     with pytest.raises(FileExistsError, match="immutable"):
         export_model(model, os.path.dirname(os.path.dirname(path)), "asmg", version=1, item_categories=table)
     before = int(time.time())
@@ -77,7 +78,7 @@ def test_failed_export_leaves_no_version(tmp_path, monkeypatch):
     monkeypatch.setattr("serving.export.write_warmup", boom)
     with pytest.raises(OSError, match="injected"):
         export_model(model, str(tmp_path), "asmg", version=5, item_categories=table)
-    assert os.listdir(tmp_path / "asmg") == []
+    assert set(os.listdir(tmp_path / "asmg")) - {LOCK_FILE} == set()
 
 
 def test_saved_model_cli_lists_the_signatures(exported):

@@ -8,9 +8,11 @@ import sys
 import time
 
 from asmg_tf.bench.cache import data_key, default_cache_root, train_key
-from asmg_tf.bench.report import format_table, plot_results, write_results
+from asmg_tf.bench.replicates import replicate_seeds, run_replicates
+from asmg_tf.bench.report import format_summary, format_table, plot_results, write_results
 from asmg_tf.bench.runner import run_method
 from asmg_tf.data.periods import PeriodSet
+from asmg_tf.locking import exclusive
 from asmg_tf.model_names import DEFAULT_RANKER
 from asmg_tf.models.presets import preset
 from asmg_tf.updaters import METHODS, Context
@@ -27,6 +29,10 @@ class BenchSpec:
     num_periods: int = 31
     sample_seed: int = 1234  # negative sampling (and the synthetic stream)
     model_seed: int | None = None  # initialisation and shuffles (None: the preset's)
+    repeats: int = 1  # replicates with seeds model_seed, model_seed + 1, ... (asmg_tf.bench.replicates)
+    seeds: tuple[int, ...] = ()  # the replicates' model seeds, instead of repeats
+    vary_sample_seed: bool = False  # replicate r also samples negatives with sample_seed + r
+    reference: str | None = None  # a second method every other is compared with (besides IU)
     methods: tuple[str, ...] = ("iu",)
     out: str = "runs/bench"
     cache_dir: str | None = None
@@ -63,6 +69,14 @@ def load_periods(spec: BenchSpec, cache_root: str, log=print) -> tuple[PeriodSet
     if os.path.exists(os.path.join(pdir, "meta.json")):
         log(f"periods: cached in {pdir}")
         return PeriodSet.load(pdir), ddir, 0.0
+    with exclusive(ddir, sweep=True):  # one builder per cache entry; a waiter then finds it built
+        if os.path.exists(os.path.join(pdir, "meta.json")):
+            return PeriodSet.load(pdir), ddir, 0.0
+        periods, seconds = _build_periods(spec, pdir, log)
+        return periods, ddir, seconds
+
+
+def _build_periods(spec: BenchSpec, pdir: str, log) -> tuple[PeriodSet, float]:
     start = time.perf_counter()
     if spec.data is None:
         from asmg_tf.data.build import make_period_set
@@ -80,7 +94,7 @@ def load_periods(spec: BenchSpec, cache_root: str, log=print) -> tuple[PeriodSet
     periods.summary["preprocess_seconds"] = seconds
     periods.save(pdir)
     log(f"periods: {periods.name} preprocessed in {seconds:.1f} s -> {pdir}")
-    return periods, ddir, seconds
+    return periods, seconds
 
 
 def prepare_context(spec: BenchSpec) -> tuple[Context, dict]:
@@ -115,7 +129,33 @@ def prepare_context(spec: BenchSpec) -> tuple[Context, dict]:
 
 
 def run_bench(spec: BenchSpec) -> dict:
-    """Run every method of ``spec`` and write ``results.json``, ``per_period.csv`` and the plot under ``spec.out``."""
+    """Run every replicate of ``spec`` (one by default) and write the summary over them: ``results.json``,
+    ``per_period.csv``, ``replicates.csv`` and the plot (per-period means, ± sd band) under ``spec.out``."""
+    from asmg_tf import determinism
+
+    seeds = replicate_seeds(spec.model_seed, spec.repeats, spec.seeds)
+    reproducible = determinism.reproducible()
+    summary, replicates = run_replicates(spec, seeds, run_methods)
+    summary["reproducible_rerun"] = reproducible
+    if spec.plot:
+        summary["plot"] = plot_results(spec.out, summary)
+        if spec.plot_methods:
+            summary["plot_selected"] = plot_results(
+                spec.out, summary, "auc_per_period_selected.png", methods=spec.plot_methods
+            )
+    write_results(spec.out, summary)
+    if len(replicates) == 1:
+        print(format_table(replicates[0]))
+        print("(one replicate: no spread and no confidence interval; --repeats N runs N seeds for error bars)")
+    else:
+        print(format_summary(summary))
+    print(f"results: {os.path.join(spec.out, 'results.json')}")
+    return summary
+
+
+def run_methods(spec: BenchSpec) -> dict:
+    """One replicate: run every method of ``spec`` (resuming) and write its ``results.json`` and ``per_period.csv``
+    under ``spec.out``."""
     from tqdm.auto import tqdm
 
     ctx, stages = prepare_context(spec)
@@ -157,13 +197,4 @@ def run_bench(spec: BenchSpec) -> dict:
         summary["wall_seconds"] = time.perf_counter() - start
         results["methods"][name] = summary
         write_results(spec.out, results)
-    if spec.plot:
-        results["plot"] = plot_results(spec.out, results)
-        if spec.plot_methods:
-            results["plot_selected"] = plot_results(
-                spec.out, results, "auc_per_period_selected.png", methods=spec.plot_methods
-            )
-    write_results(spec.out, results)
-    print(format_table(results))
-    print(f"results: {os.path.join(spec.out, 'results.json')}")
     return results

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from asmg_tf.cli_args import key_value, method_option, split_names
+from asmg_tf.cli_args import add_no_wait, add_ranker_args, key_value, method_option, split_names
 from asmg_tf.data.readers import READERS
 
 
@@ -30,15 +30,20 @@ def add_parser(sub) -> None:
         default=1234,
         help="negative-sampling seed (and the synthetic stream's; default 1234)",
     )
+    p.add_argument("--repeats", type=int, default=1, help="replicates: N runs with base-model seeds --seed, --seed+1, "
+                   "...; the report gives mean ± sd and paired differences vs IU with 95%% intervals (default 1)")  # fmt: skip
+    p.add_argument(
+        "--seeds", default="", help="comma-separated base-model seeds of the replicates (instead of --repeats)"
+    )
+    p.add_argument("--vary-sample-seed", action="store_true",
+                   help="replicate r also samples negatives with --sample-seed + r (its own periods)")  # fmt: skip
+    p.add_argument("--reference", help="a method every other is also compared with, paired per replicate (besides iu)")
     p.add_argument("--lr", type=float, help="base-model learning rate (default: the paper's for the data kind)")
     p.add_argument("--batch-size", type=int, help="base-model batch size (default: the paper's for the data kind)")
     p.add_argument("--pretrain-epochs", type=int, help="pretraining epochs (default 10)")
     p.add_argument("--option", action="append", default=[], type=method_option, metavar="METHOD.KEY=VALUE",
                    help="a method option, e.g. asmg_gru_multi.k=4 (repeatable)")  # fmt: skip
-    p.add_argument("--model", help="the ranker: embedding_mlp (default), dcn_v2, din, or one --model-module registers")
-    p.add_argument("--model-option", action="append", default=[], type=key_value, metavar="KEY=VALUE",
-                   help="an option of the ranker, e.g. cross_layers=3 (repeatable)")  # fmt: skip
-    p.add_argument("--model-module", metavar="FILE", help="your module file that registers a ranker (see README)")
+    add_ranker_args(p)
     p.add_argument("--list-models", action="store_true", help="print the available rankers and exit")
     p.add_argument("--synthetic", action="append", default=[], type=key_value, metavar="KEY=VALUE",
                    help="synthetic stream option, e.g. num_users=50000 (repeatable)")  # fmt: skip
@@ -47,20 +52,20 @@ def add_parser(sub) -> None:
                    "auc_per_period_selected.png (e.g. iu,asmg_gru_multi,asmg_plus)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--list-methods", action="store_true", help="print the available methods and exit")
+    add_no_wait(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     """Check the arguments (no TensorFlow yet), then run the bench; a data error is one message and exit code 2."""
     from asmg_tf.method_names import METHOD_NAMES
-    from asmg_tf.model_names import DEFAULT_RANKER, SHIPPED_RANKERS
+    from asmg_tf.model_names import SHIPPED_RANKERS
 
     if args.list_methods:
         print("\n".join(sorted(METHOD_NAMES)))
         return 0
-    if args.list_models and not args.model_module:  # the shipped ones, without loading TensorFlow
-        print("\n".join(f"{name:<14} {line}" for name, (_, line) in SHIPPED_RANKERS.items()))
-        return 0
+    if args.list_models:
+        return _list_models(args.model_module)
     methods = split_names(args.methods)
     problems = []
     if args.data and not os.path.exists(args.data):
@@ -75,26 +80,66 @@ def run(args) -> int:
         problems.append(f"unknown method(s) {sorted(set(unknown))}; `asmg bench --list-methods` lists them")
     if not methods:
         problems.append("--methods names no method")
+    if args.reference and args.reference not in methods:
+        problems.append(f"--reference {args.reference}: not among --methods")
+    try:
+        seeds = [int(s) for s in split_names(args.seeds)]
+    except ValueError:
+        seeds = []
+        problems.append(f"--seeds {args.seeds!r}: give comma-separated integers, e.g. 123,124,125")
+    if args.repeats < 1:
+        problems.append(f"--repeats {args.repeats}: give 1 or more")
+    if seeds and (args.repeats != 1 or args.seed is not None):
+        problems.append("--seeds names every replicate's seed: give it without --repeats and --seed")
+    if len(set(seeds)) != len(seeds):
+        problems.append(f"--seeds {args.seeds}: a seed appears twice")
     if problems:
         print("\n".join(f"asmg bench: {p}" for p in problems), file=sys.stderr)
         return 2
     options: dict = {}
     for method, key, value in args.option:
         options.setdefault(method, {})[key] = value
+    from asmg_tf.locking import exclusive
 
+    with exclusive(args.out, sweep=True):  # one bench per --out; before TensorFlow loads, so --no-wait is quick
+        return _run_bench(args, methods, options, seeds)
+
+
+def _list_models(module: str | None) -> int:
+    """The shipped rankers (without loading TensorFlow), or every registered one after importing ``module``."""
+    from asmg_tf.model_names import SHIPPED_RANKERS
+
+    if not module:
+        print("\n".join(f"{name:<14} {line}" for name, (_, line) in SHIPPED_RANKERS.items()))
+        return 0
     from asmg_tf.quiet import import_tensorflow
 
+    import_tensorflow()
+    from asmg_tf.models.registry import import_model_module, ranker_names
+
+    try:
+        import_model_module(module)
+    except ValueError as e:
+        print(f"asmg bench: {e}", file=sys.stderr)
+        return 2
+    print("\n".join(ranker_names()))
+    return 0
+
+
+def _run_bench(args, methods: list[str], options: dict, seeds: list[int]) -> int:
+    from asmg_tf import determinism
+    from asmg_tf.quiet import import_tensorflow
+
+    determinism.prepare()  # oneDNN off before TensorFlow loads: reruns reproduce to the last digit
     import_tensorflow(verbose=getattr(args, "verbose", False))
     from asmg_tf.bench.bench import BenchSpec, run_bench
     from asmg_tf.data.errors import DataError
-    from asmg_tf.models.registry import import_model_module, ranker_class, ranker_names
+    from asmg_tf.model_names import DEFAULT_RANKER
+    from asmg_tf.models.registry import import_model_module, ranker_class
 
     try:
         if args.model_module:
             import_model_module(args.model_module)
-        if args.list_models:
-            print("\n".join(ranker_names()))
-            return 0
         ranker_class(args.model or DEFAULT_RANKER)
     except ValueError as e:
         print(f"asmg bench: {e}", file=sys.stderr)
@@ -107,6 +152,10 @@ def run(args) -> int:
         num_periods=args.num_periods,
         sample_seed=args.sample_seed,
         model_seed=args.seed,
+        repeats=args.repeats,
+        seeds=tuple(seeds),
+        vary_sample_seed=args.vary_sample_seed,
+        reference=args.reference,
         methods=tuple(methods),
         out=args.out,
         cache_dir=args.cache_dir,
@@ -130,4 +179,12 @@ def run(args) -> int:
     except KeyboardInterrupt:
         print("asmg bench: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except Exception as e:  # a full disk is one line, not a traceback
+        from asmg_tf.storage_errors import out_of_space
+
+        message = out_of_space(e, args.out)
+        if message is None:
+            raise
+        print(f"asmg bench: {message}", file=sys.stderr)
+        return 1
     return 0

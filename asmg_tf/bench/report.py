@@ -33,6 +33,39 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def format_summary(summary: dict) -> str:
+    """The replicate table: mean ± sd of AUC and LogLoss, the paired AUC difference against IU (and the reference)
+    with its 95 % interval and verdict, and what the interval is."""
+    setup, reference = summary["replicates_setup"], summary["statistics"]["reference"]
+    head = f"{'method':<18} {'AUC mean ± sd':>17} {'LogLoss mean ± sd':>19} {'ΔAUC vs iu [95% CI]':>30}  verdict"
+    lines = [head]
+    for name, r in summary["methods"].items():
+        line = f"{name:<18} {_mean_sd(r['mean_auc'], r['auc_sd'])} {_mean_sd(r['mean_logloss'], r['logloss_sd'])}  "
+        line += _diff(r.get("diff_vs_iu"))
+        if reference and reference != "iu":
+            line += f"  | vs {reference}: " + _diff(r.get("diff_vs_reference"))
+        lines.append(line)
+    its = summary["test_iterations"]
+    lines.append(
+        f"({setup['count']} of {setup['planned']} replicate(s), seeds {setup['seeds']}, negative-sampling seeds "
+        f"{sorted(set(setup['sample_seeds']))}; means over test iterations {its[0]}-{its[-1]}; "
+        f"{summary['statistics']['ci']}; win/loss only where the interval excludes 0)"
+    )
+    return "\n".join(lines)
+
+
+def _mean_sd(mean: float, sd: float | None) -> str:
+    return f"{mean:8.4f} ± {sd:.4f}" if sd is not None else f"{mean:8.4f} ±    –  "
+
+
+def _diff(d: dict | None) -> str:
+    if d is None:
+        return f"{'–':>30}  "
+    ci = d["ci95"]
+    interval = f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "[no interval]"
+    return f"{d['mean']:+.4f} {interval:>22}  {d['verdict']}"
+
+
 def _pct(x: float, name: str) -> str:
     return f"{'–':>7}" if name == "iu" or math.isnan(x) else f"{x:+6.2f}%"
 
@@ -47,10 +80,24 @@ def write_results(out_dir: str, results: dict) -> None:
                 w.writerow([name, row["iteration"], row["auc"], row["logloss"], row.get("seconds", "")])
 
 
+def write_replicates(out_dir: str, summary: dict, replicates: list[dict]) -> None:
+    """The summary's results.json / per_period.csv (means over replicates) and replicates.csv (one row per
+    replicate and method)."""
+    write_results(out_dir, summary)
+    with open(os.path.join(out_dir, "replicates.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["method", "seed", "sample_seed", "mean_auc", "mean_logloss", "seconds"])
+        for rep in replicates:
+            for name, r in rep["methods"].items():
+                w.writerow([name, rep["replicate"]["seed"], rep["replicate"]["sample_seed"], r["mean_auc"],
+                            r["mean_logloss"], r["seconds"]])  # fmt: skip
+
+
 def plot_results(
     out_dir: str, results: dict, filename: str = "auc_per_period.png", methods: Sequence[str] | None = None
 ) -> str:
-    """Per-period AUC (and LogLoss) of every method (or of ``methods``); the test iterations are shaded."""
+    """Per-period AUC (and LogLoss) of every method (or of ``methods``); the test iterations are shaded. Over
+    replicates: the per-period mean with a band of ± one sd."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,18 +116,17 @@ def plot_results(
         for k, name in enumerate(names):
             r = results["methods"][name]
             xs = [p["iteration"] for p in r["per_period"]]
-            ax.plot(
-                xs,
-                [p[key] for p in r["per_period"]],
-                marker=".",
-                label=name,
-                color=cmap(k % cmap.N),
-                linewidth=2.2 if name == "iu" else 1.2,
-            )
+            ys = [p[key] for p in r["per_period"]]
+            ax.plot(xs, ys, marker=".", label=name, color=cmap(k % cmap.N), linewidth=2.2 if name == "iu" else 1.2)
+            sds = [p.get(f"{key}_sd") for p in r["per_period"]]
+            if all(sd is not None for sd in sds):
+                low, high = [y - sd for y, sd in zip(ys, sds)], [y + sd for y, sd in zip(ys, sds)]
+                ax.fill_between(xs, low, high, color=cmap(k % cmap.N), alpha=0.15, linewidth=0)
         ax.axvspan(its[0] - 0.5, its[-1] + 0.5, color="0.9", zorder=0, label="test iterations")
         ax.set_xlabel("iteration i (trained on period i, scored on period i+1)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # iterations are whole numbers (no 12.5 ticks)
-        ax.set_title(f"{results['dataset']}: {title}")
+        n = results.get("replicates_setup", {}).get("count", 1)
+        ax.set_title(f"{results['dataset']}: {title}" + (f", mean ± sd of {n} replicates" if n > 1 else ""))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()

@@ -110,9 +110,9 @@ def id_tables_of(description: dict) -> dict[str, str]:
     return dict(model.id_tables())
 
 
-def import_model_module(path: str) -> None:
+def import_model_module(path: str):
     """Execute a user's module file (it registers its ranker with ``@register_ranker``), as a module named after
-    the file. Errors name the file."""
+    the file, and return the module. Errors name the file."""
     import importlib.util
     import os
     import sys
@@ -127,3 +127,4 @@ def import_model_module(path: str) -> None:
         spec.loader.exec_module(module)
     except Exception as e:  # noqa: BLE001  (a user's file: any error is reported as such)
         raise ValueError(f"model module {path!r} failed to import: {type(e).__name__}: {e}") from e
+    return module

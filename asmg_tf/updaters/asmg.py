@@ -17,7 +17,8 @@ Variants (all options can be overridden, e.g. ``--option asmg_gru_multi.k=4``):
 | asmg_linear       | softmax   | 3              | -                   | last only    |
 
 Options: k (int or "full"), hidden_size (H, 4), lr (1e-2, TF1 Adam), batch_size (meta_bs; default the base
-batch size, as in the paper), loss_weight (linear/uniform/exp/last), row_gather (True), seed (123), epochs (meta
+batch size, as in the paper), loss_weight (linear/uniform/exp/last), row_gather (True), seed (generator
+initialisation and meta-training shuffles; default: the base model's seed, 123 unless ``--seed``), epochs (meta
 epochs per iteration, 1 as in the paper). ``residual``, ``extrapolate`` and ``normalize`` (a generator that corrects
 the newest input, not in the paper) are set by ``asmg_plus`` (``asmg_tf.updaters.asmg_plus``).
 """
@@ -115,7 +116,10 @@ class ASMG(UpdateMethod):
         if unknown:
             raise ValueError(f"{variant}: unknown option(s) {unknown}; available: {list(self.allowed_options)}")
         self.variant = variant
-        self.config = self._make_config({**self.variants[variant], **options})
+        # the generator's seed follows the base model's unless given: a replicate with another --seed is another draw
+        # of the whole method (the preset seed, 123, is the generator's former fixed default: same runs as before)
+        seed = ASMGConfig.seed if ctx is None else ctx.config.seed  # no context: a rule tested on its own
+        self.config = self._make_config({"seed": seed, **self.variants[variant], **options})
         self._state: GeneratorState | None = None
         self._window_cache: dict[int, dict[str, np.ndarray]] = {}
         self._window = None

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from asmg_tf.data.periods import PeriodData, PeriodSet, Protocol
 from asmg_tf.files import write_json
+from asmg_tf.locking import exclusive
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.registry import describe
 from asmg_tf.models.weights import get_weights, load_weights_npz, save_weights_npz, set_weights
@@ -164,6 +165,13 @@ class Context(ModelAccess):
         Pretraining always runs at the configured rate; ``learning_rate`` is the rate the returned optimizer
         continues with (set after the restore: the checkpoint carries the optimizer's own rate)."""
         model, optimizer = self.new_trainable()
+        with exclusive(self.cache_dir, sweep=True):  # one builder per cache entry; a waiter then reads the cache
+            self._pretrain_cached(model, optimizer)
+        if learning_rate is not None:
+            optimizer.learning_rate = learning_rate
+        return model, optimizer
+
+    def _pretrain_cached(self, model, optimizer) -> None:
         pretrain_cached(
             os.path.join(self.cache_dir, "pretrain"),
             model,
@@ -176,9 +184,6 @@ class Context(ModelAccess):
                 f"  epoch {e}: last-batch loss {m['train_loss']:.4f}, period-{self.protocol.update_start} AUC {m['auc']:.4f}"
             ),
         )
-        if learning_rate is not None:
-            optimizer.learning_rate = learning_rate
-        return model, optimizer
 
     def pretrain_info(self) -> dict:
         with open(os.path.join(self.cache_dir, "pretrain", "info.json")) as f:
@@ -192,6 +197,13 @@ class Context(ModelAccess):
         return os.path.join(self.iu_dir(), f"weights_{i:03d}.npz")
 
     def iu_record(self) -> dict:
+        """``{"done", "seconds"}``, read from the chain's checkpoint, where it is saved with the state it describes
+        (``chain.json`` beside it is a readable copy, and the record of caches written before)."""
+        state = os.path.join(self.iu_dir(), "state")
+        for path in (os.path.join(state, "chain.json"), os.path.join(state + ".old", "chain.json")):
+            if os.path.exists(os.path.join(os.path.dirname(path), "ckpt.index")) and os.path.exists(path):
+                with open(path) as f:
+                    return json.load(f)
         path = os.path.join(self.iu_dir(), "chain.json")
         if os.path.exists(path):
             with open(path) as f:
@@ -212,7 +224,11 @@ class Context(ModelAccess):
     def run_iu_chain(self, until: int) -> None:
         """IU (docs/method.md §1.1): fine-tune the previous IU model on period i for one shuffled epoch, carrying
         the Adam state, for i = update_start..until. Resumable: each period's weights, the model+optimizer state
-        and the compute seconds are kept in the cache."""
+        and the compute seconds are kept in the cache; one process extends a chain at a time."""
+        with exclusive(self.cache_dir, sweep=True):
+            self._run_iu_chain(until)
+
+    def _run_iu_chain(self, until: int) -> None:
         proto = self.protocol
         record = self.iu_record()
         state = os.path.join(self.iu_dir(), "state")
@@ -227,8 +243,10 @@ class Context(ModelAccess):
             self.train_epoch(model, self.period(i), seed=period_seed(self.config.seed, i))
             record["seconds"][str(i)] = time.perf_counter() - start
             save_weights_npz(self.iu_weights_path(i), get_weights(model))
-            write_checkpoint(state, model=model, optimizer=optimizer)
             record["done"] = i
+            # the record goes into the checkpoint it describes: a kill between two separate writes left the state
+            # of period i beside a record of i-1, and the rerun trained period i twice
+            write_checkpoint(state, files={"chain.json": json.dumps(record)}, model=model, optimizer=optimizer)
             write_json(os.path.join(self.iu_dir(), "chain.json"), record)
             if self.progress:
                 self.progress(i)

@@ -171,7 +171,8 @@ def make_handler(core: ServerCore):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":  # a HEAD answer has the headers of the body, never the body
+                self.wfile.write(data)
 
         def _body(self) -> bytes:
             """The request body, read whatever the path, so a kept-alive connection stays in step with the client.
@@ -188,13 +189,14 @@ def make_handler(core: ServerCore):
 
         def _route(self, method: str) -> None:
             try:
-                body = self._body() if method == "POST" else b""
+                body = self._body()  # any method may carry one; unread, it would corrupt the next request
                 match = _PATH.match(self.path.split("?", 1)[0])
                 if match is None:
                     raise not_found(
                         f"Malformed request: {method} {self.path} (see /v1/models/<name>[:predict|/metadata])"
                     )
                 suffix = match["suffix"]
+                method = "GET" if method == "HEAD" else method  # HEAD: GET's status and headers, no body
                 if method == "GET" and suffix is None:
                     self._send(200, status_json(core, match))
                 elif method == "GET" and suffix == "/metadata":
@@ -204,7 +206,12 @@ def make_handler(core: ServerCore):
                         request = json.loads(body or b"null")
                     except json.JSONDecodeError as e:
                         raise invalid(f"JSON Parse error: {e}") from None
-                    self._send(200, predict_json(core, match, request))
+                    except RecursionError:  # found by fuzzing: a body of 100,000 '[' answered HTTP 500
+                        raise invalid("JSON Parse error: the body nests arrays or objects too deeply") from None
+                    try:
+                        self._send(200, predict_json(core, match, request))
+                    except RecursionError:  # a deep but parseable body, deeper than the input conversion recurses
+                        raise invalid("the request nests arrays or objects too deeply for a tensor") from None
                 else:
                     raise not_found(f"Malformed request: {method} {self.path}")
             except ServingStatusError as e:
@@ -212,12 +219,10 @@ def make_handler(core: ServerCore):
             except Exception as e:
                 self._send(500, {"error": f"{type(e).__name__}: {e}"})
 
-        def do_GET(self):  # noqa: N802
-            self._route("GET")
-
-        def do_POST(self):  # noqa: N802
-            self._route("POST")
-
+    # http.server calls do_<METHOD>; every method other than GET/POST gets TF Serving's JSON "Malformed request"
+    # answer (not http.server's HTML 501 page), and its body is read so a kept-alive connection stays in step
+    for method in ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"):
+        setattr(Handler, f"do_{method}", lambda self, method=method: self._route(method))
     return Handler
 
 

@@ -149,6 +149,37 @@ def to_numeric(values: pd.Series, path: str, column: str, what: str = "a number"
     return out
 
 
+#: the largest magnitude a float can carry exactly as an integer: ids or times beyond it would be silently rounded
+_EXACT_FLOAT_INT = 2**53
+
+
+def not_int64(values: pd.Series) -> np.ndarray:
+    """Entries of a numeric column that are not exact int64 values (NaN, inf, fractions, out of range)."""
+    arr = values.to_numpy()
+    if arr.dtype.kind in "iub":
+        return arr > np.iinfo(np.int64).max if arr.dtype.kind == "u" else np.zeros(arr.shape, bool)
+    if arr.dtype.kind != "f":  # object: integers too large for any NumPy type
+        return np.array([not (isinstance(v, (int, np.integer)) and abs(int(v)) < 2**63) for v in arr], dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(arr) | (np.abs(arr) >= _EXACT_FLOAT_INT) | (np.floor(arr) != arr)
+
+
+def to_int64(values: pd.Series, path: str, column: str, what: str = "an integer id") -> np.ndarray:
+    """int64 from a column without missing values; an entry that is not an exact integer in range (``1.5``,
+    ``inf``, ``1e30``) raises a ``DataError`` at its row instead of being truncated or wrapped."""
+    numbers = to_numeric(values, path, column, what)
+    reject_rows(values, not_int64(numbers), path, column, lambda raw, n: f"{raw!r} is not {what} (an integer "
+                f"within int64; {n} such rows)")  # fmt: skip
+    return numbers.to_numpy().astype(np.int64)
+
+
+def reject_rows(values: pd.Series, bad: np.ndarray, path: str, column: str, say) -> None:
+    """A ``DataError`` at the first row where ``bad`` holds; ``say(raw value, number of such rows)`` words it."""
+    if bad.any():
+        row, raw = first_bad(values, bad)
+        raise DataError(say(raw, int(bad.sum())), path=path, row=row, column=column)
+
+
 def to_unix_seconds(values: pd.Series, path: str, column: str, unit: str = "s") -> np.ndarray:
     """int64 unix seconds from numbers (in ``unit``) or date/time strings/datetimes (naive ones are taken as UTC).
 
@@ -158,6 +189,10 @@ def to_unix_seconds(values: pd.Series, path: str, column: str, unit: str = "s") 
         raise DataError("holds booleans, not times", path=path, column=column)
     if pd.api.types.is_numeric_dtype(values):
         arr = values.to_numpy()
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(arr) | (np.abs(arr) >= 2**62) if arr.dtype.kind == "f" else np.zeros(len(arr), bool)
+        # an infinite or astronomically large time would wrap around when cast to int64
+        reject_rows(values, bad, path, column, lambda raw, n: f"{raw!r} is not a unix time ({n} such rows)")
         if unit != "s":
             scale = {"ms": 10**3, "us": 10**6, "ns": 10**9}.get(unit)
             if scale is None:

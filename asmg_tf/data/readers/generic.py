@@ -159,11 +159,12 @@ def read(
 
 
 def _ids(values: pd.Series) -> np.ndarray:
-    """Ids as int64 when every value is an integer number, else as stripped strings (one consistent type)."""
+    """Ids as int64 when every value is an exact integer within int64, else as stripped strings (one consistent
+    type): ``inf``, ``1e30`` or 20-digit ids stay text, never a float cast that wraps or merges two ids."""
     if pd.api.types.is_integer_dtype(values):
         return values.to_numpy(np.int64)
     strings = values.astype(str).str.strip()
     numbers = pd.to_numeric(strings, errors="coerce")
-    if numbers.notna().all() and (numbers == np.floor(numbers)).all():
+    if numbers.notna().all() and not c.not_int64(numbers).any():
         return numbers.to_numpy().astype(np.int64)
     return strings.to_numpy()

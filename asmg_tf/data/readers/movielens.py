@@ -65,7 +65,7 @@ def _read_genres(file: str) -> dict:
     if base.endswith(".csv"):
         df = c.read_csv(file, dtype=str, keep_default_na=False)
         c.require_columns(df, ["movieId", "genres"], file, "expected MovieLens movies.csv")
-        ids = c.to_numeric(df["movieId"], file, "movieId", "a movie id").astype(np.int64)
+        ids = c.to_int64(df["movieId"], file, "movieId", "a movie id")
         for mid, g in zip(ids.tolist(), df["genres"].tolist()):
             genres[mid] = [x for x in g.split("|") if x] or ["(no genres listed)"]
         return genres
@@ -105,8 +105,8 @@ def read(path: str, *, start=None, end=None, movies: str | None = None, positive
     df = c.drop_missing(raw, _COLS, dropped)
     events = pd.DataFrame(
         {
-            "user": c.to_numeric(df["user"], file, "userId", "a user id").astype(np.int64),
-            "item": c.to_numeric(df["item"], file, "movieId", "a movie id").astype(np.int64),
+            "user": c.to_int64(df["user"], file, "userId", "a user id"),
+            "item": c.to_int64(df["item"], file, "movieId", "a movie id"),
             "rating": c.to_numeric(df["rating"], file, "rating", "a rating").astype(np.float32),
             "timestamp": c.to_unix_seconds(df["timestamp"], file, "timestamp"),
         },

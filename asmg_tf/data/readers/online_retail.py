@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pandas as pd
 
 from asmg_tf.data.errors import DataError
@@ -69,10 +68,10 @@ def read(path: str, *, dedupe: bool = True, non_product_codes: frozenset[str] = 
     df = c.count_drop(df, (qty <= 0).to_numpy(), "non_positive_quantity", dropped)
     code = df["StockCode"].astype(str).str.strip()
     df = c.count_drop(df, code.str.upper().isin(non_product_codes).to_numpy(), "non_product_stockcode", dropped)
-    user = c.to_numeric(df["CustomerID"], file, "CustomerID", "a customer number")
+    user = c.to_int64(df["CustomerID"], file, "CustomerID", "a customer number")
     events = pd.DataFrame(
         {
-            "user": user.to_numpy().astype(np.int64),
+            "user": user,
             "item": df["StockCode"].astype(str).str.strip().to_numpy(),
             "timestamp": c.to_unix_seconds(df["InvoiceDate"], file, "InvoiceDate"),
         },

@@ -13,6 +13,7 @@ the labelled rows (explicit data, rating = label) as an interaction log, for re-
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,11 @@ def _seq_len(seq: str) -> int:
     return seq.count("#") + 1 if seq else 0
 
 
+def _valid_seq(seq: str) -> bool:
+    """'#'-joined ids, each in [0, 2**31), or empty."""
+    return re.fullmatch(r"(\d+(#\d+)*)?", seq) is not None and all(int(x) < 2**31 for x in seq.split("#") if x)
+
+
 def _parse_seq(seqs: pd.Series, hist_len: int, file: str) -> tuple[np.ndarray, np.ndarray]:
     """'#'-joined histories -> (int32 [N, hist_len] 0-padded, int32 [N] lengths), keeping the most recent."""
     strings = ["" if isinstance(x, float) else x.strip() for x in seqs.tolist()]  # NaN: no history
@@ -50,8 +56,10 @@ def _parse_seq(seqs: pd.Series, hist_len: int, file: str) -> tuple[np.ndarray, n
             flat = np.fromstring(" ".join(strings).replace("#", " "), sep=" ", dtype=np.int64)
         except ValueError:
             flat = None
+        if flat is not None and flat.shape[0] == total and flat.size and (flat.max() >= 2**31 or flat.min() < 0):
+            flat = None  # an id the int32 history cannot hold: found and named below
         if flat is None or flat.shape[0] != total:  # a non-number or an empty field somewhere
-            bad = ~pd.Series(strings).str.fullmatch(r"(\d+(#\d+)*)?").to_numpy()
+            bad = np.array([not _valid_seq(s) for s in strings], dtype=bool)
             row, raw = c.first_bad(seqs, bad) if bad.any() else (None, None)
             raise DataError(f"not a '#'-joined list of item ids: {raw!r}", path=file, row=row, column="itemSeq")
         if lens.max() <= hist_len:  # the usual case: row-major order of the mask is the order of ``flat``
@@ -64,8 +72,27 @@ def _parse_seq(seqs: pd.Series, hist_len: int, file: str) -> tuple[np.ndarray, n
     return hist, np.minimum(lens, hist_len).astype(np.int32)
 
 
+def _int32_ids(values: pd.Series, file: str, column: str) -> np.ndarray:
+    """Ids as int32, each an exact integer in [0, 2**31): a fraction, an infinity or a larger id is an error at its
+    row, never truncated or wrapped around by the cast."""
+    ids = c.to_int64(values, file, column, "an id")
+    c.reject_rows(values, (ids < 0) | (ids >= 2**31), file, column, lambda raw, n: f"{raw!r} is not an id in "
+                  f"[0, 2**31) (the paper's ids are remapped to 0..N-1; {n} such rows)")  # fmt: skip
+    return ids.astype(np.int32)
+
+
+def _labels(values: pd.Series, file: str) -> np.ndarray:
+    """Labels in [0, 1] (the paper's files hold 0/1); NaN, infinities and other values are an error at their row."""
+    labels = values.to_numpy(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~((labels >= 0) & (labels <= 1))
+    c.reject_rows(values, bad, file, "label", lambda raw, n: f"{raw!r} is not a label in [0, 1] ({n} such rows)")
+    return labels.astype(np.float32)
+
+
 def _date_to_unix(dates: pd.Series, file: str) -> np.ndarray:
-    parsed = pd.to_datetime(dates.astype(np.int64).astype(str), format="%Y%m%d", errors="coerce", utc=True)
+    days = pd.Series(c.to_int64(dates, file, "date", "a date as yyyymmdd"), index=dates.index)
+    parsed = pd.to_datetime(days.astype(str), format="%Y%m%d", errors="coerce", utc=True)
     bad = parsed.isna().to_numpy()
     if bad.any():
         row, raw = c.first_bad(dates, bad)
@@ -114,11 +141,11 @@ def _read_table(file: str, hist_len: int) -> PeriodData:
                 ts = _date_to_unix(chunk["date"], file)
             parts.append(
                 PeriodData(
-                    user=chunk["userId"].to_numpy(np.int32),
-                    item=chunk["itemId"].to_numpy(np.int32),
+                    user=_int32_ids(chunk["userId"], file, "userId"),
+                    item=_int32_ids(chunk["itemId"], file, "itemId"),
                     hist=hist,
                     hist_len=length,
-                    label=chunk["label"].to_numpy(np.float32),
+                    label=_labels(chunk["label"], file),
                     timestamp=ts,
                 )
             )
@@ -137,7 +164,7 @@ def _read_table(file: str, hist_len: int) -> PeriodData:
 def _read_meta(meta_path: str) -> dict[int, list[int]]:
     df = c.read_csv(meta_path, dtype=str, keep_default_na=False)
     c.require_columns(df, ["itemId", "cateId"], meta_path, "expected the paper's item-meta CSV itemId,cateId")
-    items = c.to_numeric(df["itemId"], meta_path, "itemId").astype(np.int64).tolist()
+    items = c.to_int64(df["itemId"], meta_path, "itemId").tolist()
     out = {}
     for r, (i, cats) in enumerate(zip(items, df["cateId"].tolist()), start=1):
         try:

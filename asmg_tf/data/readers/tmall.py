@@ -62,7 +62,7 @@ def read(
             action = c.to_numeric(chunk["action_type"], file, "action_type")
             chunk = c.count_drop(chunk, (action != 0).to_numpy(), "not_click", dropped)
             for col in ("user_id", "item_id", "cat_id", "time_stamp"):
-                chunk[col] = c.to_numeric(chunk[col], file, col).astype(np.int64)
+                chunk[col] = c.to_int64(chunk[col], file, col)
             ts = _mmdd_to_unix(chunk["time_stamp"], year, file)
             part = pd.DataFrame(
                 {"user": chunk["user_id"], "item": chunk["item_id"], "category": chunk["cat_id"], "timestamp": ts},

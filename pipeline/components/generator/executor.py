@@ -74,6 +74,7 @@ class Executor(base_executor.BaseExecutor):
         start = time.perf_counter()
         import_user_module(exec_properties)  # registers the user's ranker, if any
         iu = artifact_utils.get_single_instance(input_dict["model"])
+        iu_info = model_io.read_info(iu.uri)
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         previous = input_dict.get("history") or []
         name = exec_properties["method"]
@@ -119,9 +120,7 @@ class Executor(base_executor.BaseExecutor):
             )
         else:  # nothing to serve yet: the artifact holds the IU model (never deployed)
             fs.copy_tree(iu.uri, out.uri)
-            S.write_json(
-                os.path.join(out.uri, model_io.ASMG_DIR, model_io.INFO), {**model_io.read_info(iu.uri), **info}
-            )
+            S.write_json(os.path.join(out.uri, model_io.ASMG_DIR, model_io.INFO), {**iu_info, **info})
         out.set_int_custom_property(SPAN, span)
         out.set_int_custom_property("generated", int(generated is not None))
         out.set_int_custom_property("deploy", int(deploy))
@@ -139,8 +138,8 @@ class Executor(base_executor.BaseExecutor):
                 "method": name,
                 "options": options,
                 "capacity": capacity,
-                "model": model_io.description(model_io.read_info(iu.uri))["model"],
-                "model_config": model_io.read_info(iu.uri)["config"],
+                "model": model_io.description(iu_info)["model"],
+                "model_config": iu_info["config"],
                 "train_config": json.loads(exec_properties["train_config"]),
                 "first_iteration": first,
                 "meta_rounds": rounds,
@@ -159,17 +158,17 @@ def _context(iu_uri, examples_uri, meta, history, protocol, config, kind) -> His
     """This run's periods and IU models (and, in the pretraining run, the pretraining spans and checkpoint), plus
     the ones the history kept; models from before a table grew get the rows the current IU model has."""
     span, capacity = meta["span"], meta["capacity"]
+    info = model_io.read_info(iu_uri)
     iu_weights = model_io.load_weights(iu_uri)
     iu_sources = {span: lambda: iu_weights}
     periods = {span: lambda: read_period(S.split_files(examples_uri, "period"))}
     if span == protocol.update_start:  # the pretraining run: BU's first windows reach into these spans
         periods.update({t: (lambda f=f: read_period(f)) for t, f in pretrain_span_files(examples_uri).items()})
     if history:
-        tables = id_tables_of(model_io.description(model_io.read_info(iu_uri)))
+        tables = id_tables_of(model_io.description(info))
         grown = lambda load: lambda: grow_weights(load(), iu_weights, tables)  # noqa: E731  (rows a model never had)
         iu_sources.update({t: grown(lambda t=t: history.iu_weights(t)) for t in history.info["iu_spans"]})
         periods.update({t: (lambda t=t: history.period(t)) for t in history.info["data_spans"]})
-    info = model_io.read_info(iu_uri)
     return HistoryContext(
         protocol,
         config,
