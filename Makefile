@@ -32,7 +32,7 @@ bootstrap:
 # Lint, then Bazel, then the component image, then the whole pytest suite (slow tests included, among them the
 # compiled Kubeflow spec run in containers of the image); pytest's summary is printed last.
 test: bootstrap lint bazel-test image
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 # The Kubeflow component image asmg:<version> from pipeline/Dockerfile (scripts/image.sh: Docker engine, base image,
 # wheelhouse; caches under $$ASMG_IMAGE_CACHE, default ~/.cache/asmg-image). Idempotent; prints size and build time.

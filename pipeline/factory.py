@@ -30,6 +30,7 @@ from asmg_tf.model_names import DEFAULT_RANKER
 from asmg_tf.models.presets import preset
 from pipeline import DEFAULT_METHOD
 from pipeline.artifacts import GeneratorHistory, Model, PeriodState, PushedModel
+from pipeline.beam_args import with_worker_environment
 from pipeline.blessing import GateConfig
 from pipeline.components import trainer_executor
 from pipeline.components.blessing import BlessingGate
@@ -109,6 +110,7 @@ def create_pipeline(
     bless_metric: str = "auc",
     schema_path: str | None = None,
     beam_pipeline_args: list[str] | None = None,
+    worker_image: str | None = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
     """The pipeline of one run.
@@ -132,7 +134,8 @@ def create_pipeline(
         warmup_periods: generator meta-training rounds before its model is pushed (-1: the paper's protocol).
         schema_path: raw-event schema (default: the checked-in one for implicit/explicit data).
         beam_pipeline_args: Beam options for every Beam component (DirectRunner in process by default; pass
-            ``--runner=DataflowRunner ...`` etc. to scale out).
+            ``--runner=DataflowRunner ...`` etc. to scale out). worker_image: the image Beam's workers run when the
+            args name no worker environment (``pipeline.beam_args``; default: the local ``make image`` tag).
         enable_cache: reuse finished executions (a rerun of a finished span changes nothing).
     """
     if resolution not in RESOLUTIONS:
@@ -271,5 +274,7 @@ def create_pipeline(
         metadata_connection_config=(
             tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path) if metadata_path else None
         ),
-        beam_pipeline_args=list(LOCAL_BEAM_ARGS if beam_pipeline_args is None else beam_pipeline_args),
+        beam_pipeline_args=with_worker_environment(
+            LOCAL_BEAM_ARGS if beam_pipeline_args is None else beam_pipeline_args, worker_image
+        ),
     )

@@ -65,11 +65,13 @@ def run(tmp_path_factory):
 
     # a backfill in another process, killed (SIGKILL) as soon as span 4 has finished
     log = open(base / "backfill.log", "w")
+    (base / "tmp").mkdir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "backfill", "--root", root, "--to", "9", "--quiet"],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env={**os.environ, "TMPDIR": str(base / "tmp")},
     )
     deadline = time.time() + 600
     try:
@@ -108,6 +110,14 @@ def test_killed_backfill_resumes_without_redoing_finished_spans(run):
     transformed = _transform_spans(_executions(lp))
     for t in killed_after:  # finished spans were not transformed again
         assert transformed.count(t) == 1
+
+
+def test_beam_components_leave_no_copy_of_tfx_in_tmp(run):
+    """Without a worker environment in the Beam args, TFX copies its whole installation (~50 MB) into a new
+    temporary folder per Beam component run and never removes it (``pipeline.beam_args``)."""
+    assert {1, 2, 3, 4} <= run["killed_after"]  # ImportExampleGen and StatisticsGen ran on Beam for 4+ spans
+    leaked = list((run["base"] / "tmp").glob("*/build/tfx"))
+    assert not leaked, leaked[:3]
 
 
 def test_mlmd_records_every_component_and_artifact(run):

@@ -65,6 +65,19 @@ def test_every_component_is_a_task_of_the_image(spec):
             assert OUR_EXECUTORS[name] in args, args[:500]
 
 
+def test_beam_workers_run_the_image(spec):
+    """Beam components name the image as their workers' environment (so TFX does not repackage itself into /tmp
+    on every run: ``pipeline.beam_args``)."""
+    beam_args = [
+        " ".join(e["container"]["args"])
+        for e in spec["deploymentSpec"]["executors"].values()
+        if "container" in e and "direct_running_mode" in " ".join(e["container"]["args"])
+    ]
+    assert beam_args
+    for args in beam_args:
+        assert f"--sdk_container_image={IMAGE}" in args, args[:500]
+
+
 def test_resolvers_ask_for_one_latest_artifact_of_a_type_only_they_produce(spec):
     executors = spec["deploymentSpec"]["executors"]
     titles = []

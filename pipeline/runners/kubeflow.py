@@ -92,6 +92,7 @@ def compile_pipeline(
         metadata_path=None,
         span=None,
         resolution="latest",
+        worker_image=image,
         **knobs,
     )
     runner = v2.KubeflowV2DagRunner(
