@@ -22,8 +22,13 @@ def _fail(command: str, error: Exception, root: str | None = None) -> int:
 
 
 def quiet_logs() -> None:
-    """TFX logs every artifact at INFO/WARNING; keep the terminal to our progress and errors."""
+    """TFX logs every artifact at INFO/WARNING; keep the terminal to our progress and errors. Also, before
+    TensorFlow loads: oneDNN off, as in ``asmg bench`` (``asmg_tf.determinism``), so reruns reproduce."""
     import logging
+
+    from asmg_tf import determinism
+
+    determinism.prepare()
 
     import absl.logging
 

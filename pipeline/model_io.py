@@ -156,6 +156,9 @@ def restore_iu(
 ) -> tuple[tf.keras.Model, tf.keras.optimizers.Optimizer]:
     """(model, optimizer) of the IU state saved in the Model at ``uri``, enlarged to ``capacity`` if it grew."""
     desc = description(read_info(uri))
+    # the IU epoch's shuffle (``Dataset.shuffle(seed=...)``) also reads TF's global seed: seed it as ``build_model``
+    # does, so a process that starts at this span (a resumed backfill) shuffles as one that built models before
+    tf.keras.utils.set_random_seed(config.seed)
     model = model_from_description(desc)
     optimizer = make_optimizer(config.learning_rate)
     compile_model(model, optimizer)

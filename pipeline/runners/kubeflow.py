@@ -19,7 +19,7 @@ import re
 import tempfile
 
 IMAGE_SOURCE = "/opt/asmg"
-ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
 def add_env(job: dict, env: dict[str, str]) -> int:
