@@ -1,5 +1,6 @@
 """One markdown table over replicated ``asmg bench --repeats N`` outputs: per dataset and method, the mean ± sd of
-the mean test AUC over replicates and the paired difference against IU with its 95 % t-interval and verdict.
+the mean test AUC over replicates, the paired difference against IU with its 95 % t-interval and verdict, the
+paired bootstrap interval over replicates × test periods, and the mean ± sd of the mean test LogLoss.
 
 Several folders of one dataset (e.g. the default methods and a run of the selected asmg_plus) are merged; a method
 that appears in several is labelled with the folder's ``--label`` (``asmg_plus`` and ``asmg_plus (selected)``).
@@ -32,26 +33,39 @@ def rows(run: str, label: str = "") -> list[dict]:
                 "auc": r["mean_auc"],
                 "auc_sd": r.get("auc_sd"),
                 "diff": r.get("diff_vs_iu"),
+                "logloss": r.get("mean_logloss"),
+                "logloss_sd": r.get("logloss_sd"),
             }
         )
     return out
 
 
+def _interval(ci: list[float] | None) -> str:
+    return f"[{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "–"
+
+
+def _mean_sd(mean: float | None, sd: float | None) -> str:
+    if mean is None:
+        return "–"
+    return f"{mean:.4f} ± " + ("–" if sd is None else f"{sd:.4f}")
+
+
 def markdown(table: list[dict]) -> str:
     lines = [
-        "| dataset | method | replicates | AUC mean ± sd | ΔAUC vs IU (95 % t-interval) | verdict |",
-        "|---|---|---|---|---|---|",
+        "| dataset | method | replicates | AUC mean ± sd | ΔAUC vs IU (95 % t-interval) | verdict "
+        "| paired bootstrap (replicates × test periods) | LogLoss mean ± sd |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in table:
-        sd = "–" if r["auc_sd"] is None else f"{r['auc_sd']:.4f}"
         d = r["diff"]
         if d is None:
-            diff, verdict = "–", "–"
+            diff, verdict, boot = "–", "–", "–"
         else:
             ci = d.get("ci95")
-            diff = f"{d['mean']:+.4f}" + (f" [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else " (no interval)")
-            verdict = d.get("verdict", "–")
-        lines.append(f"| {r['dataset']} | {r['method']} | {r['n']} | {r['auc']:.4f} ± {sd} | {diff} | {verdict} |")
+            diff = f"{d['mean']:+.4f} " + (_interval(ci) if ci else "(no interval)")
+            verdict, boot = d.get("verdict", "–"), _interval(d.get("bootstrap_ci95"))
+        auc, loss = _mean_sd(r["auc"], r["auc_sd"]), _mean_sd(r.get("logloss"), r.get("logloss_sd"))
+        lines.append(f"| {r['dataset']} | {r['method']} | {r['n']} | {auc} | {diff} | {verdict} | {boot} | {loss} |")
     return "\n".join(lines)
 
 

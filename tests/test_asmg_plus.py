@@ -316,7 +316,7 @@ def test_selection_table_shows_the_spread_over_replicates():
 
 def test_replicate_table_merges_a_datasets_runs(tmp_path):
     module = _benchmark("replicate_table")
-    diff = {"mean": 0.004, "ci95": [0.001, 0.007], "verdict": "win"}
+    diff = {"mean": 0.004, "ci95": [0.001, 0.007], "verdict": "win", "bootstrap_ci95": [-0.002, 0.009]}
     for name, plus in (("default", 0.804), ("selected", 0.806)):
         (tmp_path / name).mkdir()
         results = {
@@ -324,12 +324,21 @@ def test_replicate_table_merges_a_datasets_runs(tmp_path):
             "replicates_setup": {"count": 5},
             "methods": {
                 "iu": {"mean_auc": 0.80, "auc_sd": 0.001},
-                "asmg_plus": {"mean_auc": plus, "auc_sd": 0.002, "diff_vs_iu": diff},
+                "asmg_plus": {
+                    "mean_auc": plus,
+                    "auc_sd": 0.002,
+                    "diff_vs_iu": diff,
+                    "mean_logloss": 0.45,
+                    "logloss_sd": 0.003,
+                },
             },
         }
         (tmp_path / name / "results.json").write_text(json.dumps(results))
     table = module.rows(str(tmp_path / "default")) + module.rows(str(tmp_path / "selected"), "selected")
     assert [r["method"] for r in table] == ["iu", "asmg_plus", "asmg_plus (selected)"]
     lines = module.markdown(table).splitlines()
-    assert lines[2] == "| d | iu | 5 | 0.8000 ± 0.0010 | – | – |"
-    assert lines[4] == "| d | asmg_plus (selected) | 5 | 0.8060 ± 0.0020 | +0.0040 [+0.0010, +0.0070] | win |"
+    assert lines[2] == "| d | iu | 5 | 0.8000 ± 0.0010 | – | – | – | – |"
+    assert lines[4] == (
+        "| d | asmg_plus (selected) | 5 | 0.8060 ± 0.0020 | +0.0040 [+0.0010, +0.0070] | win | [-0.0020, +0.0090] "
+        "| 0.4500 ± 0.0030 |"
+    )
