@@ -295,7 +295,9 @@ def _sizes_arg(text: str) -> list[int]:
     try:
         out = [int(float(x)) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--users takes comma-separated integers (e.g. 10000,1e5), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--users takes comma-separated integers (e.g. 10000,1e5), got {text!r}"
+        ) from None
     if not out or min(out) < 10:
         raise argparse.ArgumentTypeError(f"--users needs sizes of at least 10, got {text!r}")
     return out
