@@ -56,10 +56,12 @@ ORDER = list(STAGES)
 #: (~10^4 events/s here): beyond this size one span takes hours, so it is skipped (--pipeline-max-users)
 PIPELINE_MAX_USERS = 100_000
 
-# peak-memory model, bytes (measured at 10^4-10^5 users, docs/results/scale.md): a sample is user, item, 30 history
-# ids, length, label (4 bytes each) and a timestamp (8); every TensorFlow process starts at ~0.7 GB
+# peak-memory model, bytes, calibrated on the runs at 10^4 and 10^5 users (docs/results/scale.md): a sample is user,
+# item, 30 history ids, length, label (4 bytes each) and a timestamp (8); a TensorFlow process holding the period set
+# peaked at ~3.4 times its arrays (the batches' copies) above ~0.85 GB (the import and the graph)
 SAMPLE_BYTES = 4 * 34 + 8
-TF_BASE_MB = 700
+TF_BASE_MB = 850
+TF_DATA_COPIES = 3.5
 EMBEDDING_DIM = 8
 
 
@@ -73,9 +75,10 @@ def estimate_mb(stage: str, users: int) -> float:
     mb = 2**20
     if stage == "stream":
         return (events * 8 * 3 * 3 + users * 200) / mb + 150  # per-period lists, their concatenation, the frame
-    if stage in ("preprocess", "pipeline_span"):
-        return (events * 8 * 3 * 3 + samples * SAMPLE_BYTES * 3) / mb + 300  # sort keys, histories, split copies
-    periods = samples * SAMPLE_BYTES  # PeriodSet.load reads every period
+    if stage in ("preprocess", "pipeline_span"):  # sort keys, histories, split copies (the pipeline: and TensorFlow)
+        base = TF_BASE_MB if stage == "pipeline_span" else 300
+        return (events * 8 * 3 * 3 + samples * SAMPLE_BYTES * 3) / mb + base
+    periods = samples * SAMPLE_BYTES * TF_DATA_COPIES  # PeriodSet.load reads every period; batches copy them
     if stage == "export":
         return 4 * table / mb + TF_BASE_MB  # weights, the out-of-vocabulary copy and the saved variables
     # base model + Adam slots, the window's k=3 models and the generator's per-coordinate GRU work (H=4, ~10 arrays)
@@ -97,7 +100,9 @@ def run_child(stage: str, users: int, d: str, seed: int, timeout_s: float | None
     env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
     start = time.perf_counter()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, preexec_fn=_first_to_go
+        )
     timed_out = False
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -120,6 +125,15 @@ def run_child(stage: str, users: int, d: str, seed: int, timeout_s: float | None
             result = json.load(f)
         return {**out, "status": "ok", "seconds": result["seconds"], "detail": result["detail"]}
     return {**out, "status": f"failed: {_last_error(log_path, proc.returncode)}", "seconds": wall, "detail": {}}
+
+
+def _first_to_go() -> None:
+    """In the stage's process: if memory runs out, the kernel kills this stage first, not a neighbour's job."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:  # not Linux, or not allowed: the estimate's skip still applies
+        pass
 
 
 def _last_error(log_path: str, returncode: int) -> str:
@@ -242,6 +256,8 @@ def run(args) -> list[dict]:
 
     def save() -> None:
         ordered = sorted(by_key.values(), key=lambda r: (r["users"], ORDER.index(r["stage"])))
+        for r in ordered:  # the current model's estimate, also for records kept from an earlier run
+            r["estimated_rss_mb"] = round(estimate_mb(r["stage"], r["users"]))
         write_json(json_path, {"ratios": RATIOS, "machine": machine(), "records": ordered, "slopes": slopes(ordered)})
 
     for users in args.users:
