@@ -145,18 +145,18 @@ def _last_error(log_path: str, returncode: int) -> str:
 
 
 def skip_reason(stage: str, users: int, d: str, args, by_key: dict) -> str | None:
-    need = NEEDS[stage]
-    if need and not os.path.exists(os.path.join(d, f"{need}.done.json")):
-        prev = by_key.get((users, need), {}).get("status", "not run")
-        return f"skipped: {need} did not finish ({prev})"
+    est = estimate_mb(stage, users)
+    if est > args.memory_gib * 1024:
+        return f"skipped: estimated peak RSS {est / 1024:.1f} GiB exceeds --memory-gib {args.memory_gib:g}"
     if stage == "pipeline_span" and users > args.pipeline_max_users:
         return (
             f"skipped: above --pipeline-max-users {args.pipeline_max_users} (one tf.Example per event written from "
             "Python, Beam DirectRunner in one process: hours per span at this size)"
         )
-    est = estimate_mb(stage, users)
-    if est > args.memory_gib * 1024:
-        return f"skipped: estimated peak RSS {est / 1024:.1f} GiB exceeds --memory-gib {args.memory_gib:g}"
+    need = NEEDS[stage]
+    if need and not os.path.exists(os.path.join(d, f"{need}.done.json")):
+        prev = by_key.get((users, need), {}).get("status", "not run")
+        return prev if prev.startswith("skipped: ") else f"skipped: {need} did not finish ({prev})"
     return None
 
 
