@@ -73,6 +73,7 @@ def run_spans(root: str, spans_dir: str, settings: dict, beam_args: list[str], n
     from tfx.types import standard_artifacts
 
     from pipeline import state as S
+    from pipeline.beam_args import with_worker_environment
     from pipeline.components.period_transform.executor import Executor as Transform
     from pipeline.spans import EVENTS_FILE, span_dir
 
@@ -86,7 +87,9 @@ def run_spans(root: str, spans_dir: str, settings: dict, beam_args: list[str], n
         open(os.path.join(an.uri, "Split-period", "SchemaDiff.pb"), "wb").close()  # no anomalies
         ex = _artifact(standard_artifacts.Examples, os.path.join(root, f"examples{t}"))
         st = _artifact(standard_artifacts.TransformCache, os.path.join(root, f"state{t}"))
-        context = BaseBeamExecutor.Context(beam_pipeline_args=beam_args, tmp_dir=os.path.join(root, "tmp"))
+        context = BaseBeamExecutor.Context(
+            beam_pipeline_args=with_worker_environment(beam_args), tmp_dir=os.path.join(root, "tmp")
+        )
         start = time.perf_counter()
         Transform(context).Do(
             {"events": [ev], "anomalies": [an], "previous_state": [state] if state else []},

@@ -23,10 +23,21 @@ def _artifact(cls, uri: str):
     return a
 
 
+def _beam_context(beam_args: list[str], out: str):
+    """A Beam executor's context; the workers' environment named (``pipeline.beam_args``: else TFX copies itself
+    into /tmp on every call)."""
+    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+
+    from pipeline.beam_args import with_worker_environment
+
+    return BaseBeamExecutor.Context(
+        beam_pipeline_args=with_worker_environment(beam_args), tmp_dir=os.path.join(out, ".tmp")
+    )
+
+
 def example_gen(spans_root: str, out: str, beam_args: list[str]):
     from google.protobuf import json_format
     from tfx.components.example_gen.import_example_gen.executor import Executor
-    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
     from tfx.proto import example_gen_pb2
     from tfx.types import standard_artifacts
     from tfx.types import standard_component_specs as specs
@@ -44,20 +55,17 @@ def example_gen(spans_root: str, out: str, beam_args: list[str]):
         specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
         specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
     }
-    context = BaseBeamExecutor.Context(beam_pipeline_args=beam_args, tmp_dir=os.path.join(out, ".tmp"))
-    Executor(context).Do({}, {specs.EXAMPLES_KEY: [examples]}, props)
+    Executor(_beam_context(beam_args, out)).Do({}, {specs.EXAMPLES_KEY: [examples]}, props)
     return examples
 
 
 def statistics_gen(examples, out: str, beam_args: list[str]) -> None:
     from tfx.components.statistics_gen.executor import Executor
-    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
     from tfx.types import standard_artifacts
     from tfx.types import standard_component_specs as specs
 
     stats = _artifact(standard_artifacts.ExampleStatistics, out)
-    context = BaseBeamExecutor.Context(beam_pipeline_args=beam_args, tmp_dir=os.path.join(out, ".tmp"))
-    Executor(context).Do({specs.EXAMPLES_KEY: [examples]}, {specs.STATISTICS_KEY: [stats]}, {})
+    Executor(_beam_context(beam_args, out)).Do({specs.EXAMPLES_KEY: [examples]}, {specs.STATISTICS_KEY: [stats]}, {})
 
 
 def _attempt(name: str, fn, report: dict):

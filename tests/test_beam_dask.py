@@ -12,7 +12,9 @@ from benchmarks.bench_beam_runners import DIRECT_ARGS, dask_args, loopback_clust
 
 
 @pytest.mark.slow  # ~4 min on 2 shared cores (cluster start, three spans on each runner)
-def test_dask_runner_gives_the_direct_runners_examples_and_state(tmp_path):
+def test_dask_runner_gives_the_direct_runners_examples_and_state(tmp_path, monkeypatch):
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
     inter = synthetic_stream(seed=3, num_users=120, num_items=80, num_periods=6)
     info = write_spans(inter, str(tmp_path / "spans"), split="day", num_periods=6)
     settings = settings_for(info)
@@ -27,3 +29,4 @@ def test_dask_runner_gives_the_direct_runners_examples_and_state(tmp_path):
         assert on_dask[t]["examples"] == direct[t]["examples"], f"span {t}: examples differ"
         assert on_dask[t]["users"] == direct[t]["users"], f"span {t}: user state differs"
         assert on_dask[t]["meta"] == direct[t]["meta"], f"span {t}: state meta differs"
+    assert not list((tmp_path / "tmp").glob("*/build/tfx")), "TFX copied itself into the temp dir (pipeline.beam_args)"
