@@ -22,18 +22,22 @@ def _fail(command: str, error: Exception, root: str | None = None) -> int:
 
 
 def quiet_logs() -> None:
-    """TFX logs every artifact at INFO/WARNING; keep the terminal to our progress and errors. Also, before
-    TensorFlow loads: oneDNN off, as in ``asmg bench`` (``asmg_tf.determinism``), so reruns reproduce."""
+    """TFX logs every artifact at INFO/WARNING; keep the terminal to our progress and errors."""
     import logging
-
-    from asmg_tf import determinism
-
-    determinism.prepare()
 
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
     logging.getLogger().setLevel(logging.ERROR)
+
+
+def prepare_process() -> None:
+    """Before TensorFlow loads: oneDNN off, as in ``asmg bench`` (``asmg_tf.determinism``), so reruns reproduce;
+    and quiet TFX logs."""
+    from asmg_tf import determinism
+
+    determinism.prepare()
+    quiet_logs()
 
 
 def _knob_overrides(args) -> dict:
@@ -149,7 +153,7 @@ def open_root(args) -> LocalPipeline:
 
 
 def run(args) -> int:
-    quiet_logs()
+    prepare_process()
     try:
         lp = open_root(args)
         seconds = lp.run(args.span)
@@ -160,7 +164,7 @@ def run(args) -> int:
 
 
 def backfill(args) -> int:
-    quiet_logs()
+    prepare_process()
     try:
         lp = open_root(args)
         result = lp.backfill(args.first, args.last, progress=not args.quiet)
@@ -223,7 +227,7 @@ def metrics(args) -> int:
 
 
 def compile(args) -> int:  # noqa: A001  (the subcommand's name)
-    quiet_logs()
+    prepare_process()
     from pipeline.runners.kubeflow import compile_pipeline
     from pipeline.spans import read_spans_info
 
