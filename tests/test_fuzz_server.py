@@ -81,3 +81,14 @@ def test_finding_deeply_nested_json_is_invalid_argument_not_http_500(served, dep
     payload = json.loads(response.read())
     conn.close()
     assert response.status == 400 and ("deep" in payload["error"] or "rectangular" in payload["error"]), payload
+
+
+def test_finding_a_body_json_takes_for_utf32_is_invalid_argument_not_http_500(served):
+    """Found by fuzzing: 13 zero bytes, which ``json.loads`` detects as UTF-32 and fails to decode
+    (UnicodeDecodeError), answered HTTP 500."""
+    conn = http.client.HTTPConnection("127.0.0.1", served.server.rest_port, timeout=30)
+    conn.request("POST", "/v1/models/asmg:predict", body=b"\x00" * 13)
+    response = conn.getresponse()
+    payload = json.loads(response.read())
+    conn.close()
+    assert response.status == 400 and payload["error"].startswith("JSON Parse error"), payload

@@ -204,7 +204,7 @@ def make_handler(core: ServerCore):
                 elif method == "POST" and suffix == ":predict":
                     try:
                         request = json.loads(body or b"null")
-                    except json.JSONDecodeError as e:
+                    except (json.JSONDecodeError, UnicodeDecodeError) as e:  # fuzzing: 13 zero bytes read as UTF-32
                         raise invalid(f"JSON Parse error: {e}") from None
                     except RecursionError:  # found by fuzzing: a body of 100,000 '[' answered HTTP 500
                         raise invalid("JSON Parse error: the body nests arrays or objects too deeply") from None
