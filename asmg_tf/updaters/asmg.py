@@ -30,14 +30,13 @@ import functools
 import json
 import time
 
-import numpy as np
 import tensorflow as tf
 
 from asmg_tf.generator.meta_generator import GRU, LINEAR, MetaGenerator
 from asmg_tf.generator.meta_train import LOSS_WEIGHTS, MetaTrainer, loss_weights
 from asmg_tf.generator.spec import model_spec
 from asmg_tf.generator.state import GeneratorState
-from asmg_tf.models.weights import set_weights
+from asmg_tf.generator.streaming import CHUNK_ROWS, WindowRows, write_generated
 from asmg_tf.training.loop import make_optimizer
 from asmg_tf.updaters.base import UpdateMethod
 from asmg_tf.updaters.baseline_presets import check_resumed_options
@@ -121,8 +120,11 @@ class ASMG(UpdateMethod):
         seed = ASMGConfig.seed if ctx is None else ctx.config.seed  # no context: a rule tested on its own
         self.config = self._make_config({"seed": seed, **self.variants[variant], **options})
         self._state: GeneratorState | None = None
-        self._window_cache: dict[int, dict[str, np.ndarray]] = {}
         self._window = None
+        #: the iteration whose generated model ``self._serving`` holds (None: not generated in this process)
+        self._generated: int | None = None
+        #: table rows generated at once (``serve``): memory, not results
+        self.chunk_rows = CHUNK_ROWS
         self.meta_seconds: dict[str, float] = {}
 
     def _make_config(self, settings: dict) -> ASMGConfig:
@@ -160,19 +162,17 @@ class ASMG(UpdateMethod):
         self._state.ensure_slots()
         self._trainer = MetaTrainer(self._template, generator, self._state.optimizer, row_gather=cfg.row_gather)
 
-    def _iu_weights(self, t: int) -> dict:
-        """IU weights of period t, from the window already in memory when it holds them (no reload from disk)."""
-        return self._window_cache.get(t) or self.ctx.iu_weights(t)
-
     def _load_window(self, i: int) -> dict:
-        periods = self.window_periods(i)
-        self._window_cache = {t: self._iu_weights(t) for t in periods}
-        return MetaGenerator.window_tensors([self._window_cache[t] for t in periods], self._state.generator.specs)
+        """The window of iteration i whole, for meta-training."""
+        models = [self.ctx.iu_weights(t) for t in self.window_periods(i)]
+        return MetaGenerator.window_tensors(models, self._state.generator.specs)
 
     def serve(self, i: int) -> tf.keras.Model:
-        self._window = (i, self._load_window(i))
-        generated = self._state.generator.generate(self._window[1], self._state.initial_state())
-        set_weights(self._serving, generated)
+        # chunk by chunk of table rows, straight into the serving model: memory of one model plus a chunk, whatever
+        # k and the table sizes (asmg_tf.generator.streaming); meta-training (observe) reads its window whole
+        window = WindowRows([self.ctx.iu_rows(t) for t in self.window_periods(i)])
+        write_generated(self._serving, self._state.generator, window, self._state.initial_state(), self.chunk_rows)
+        self._generated = i
         return self._serving
 
     def carried_inputs(self, i: int) -> tuple[list[int], list[int]]:

@@ -41,7 +41,7 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from asmg_tf.models.weights import get_weights, set_weights
+from asmg_tf.generator.streaming import source_rows, variable_rows, write_rows
 from asmg_tf.updaters.asmg import ASMG, OPTIONS, ASMGConfig
 
 FALLBACKS = ("none", "auc", "logloss")
@@ -136,16 +136,21 @@ class ASMGPlus(ASMG):
     def _iu(self, i: int) -> tf.keras.Model:
         if self._iu_model is None:
             self._iu_model, _ = self.ctx.new_trainable()
-        set_weights(self._iu_model, self._iu_weights(i))
+        write_rows(self._iu_model, self._state.generator.specs, source_rows(self.ctx.iu_rows(i)), self.chunk_rows)
         return self._iu_model
 
     def _stepped(self, i: int, beta: float) -> tf.keras.Model:
-        """The generated model (held by ``self._serving``) moved by β times the newest IU update Θ_i - Θ_{i-1}."""
+        """The generated model (held by ``self._serving``) moved by β times the newest IU update Θ_i - Θ_{i-1}
+        (chunk by chunk of table rows, as the generated model is written)."""
         if self._stepped_model is None:
             self._stepped_model, _ = self.ctx.new_trainable()
-        new, old = self._iu_weights(i), self._iu_weights(i - 1)
-        generated = get_weights(self._serving)
-        set_weights(self._stepped_model, {k: v + beta * (new[k] - old[k]) for k, v in generated.items()})
+        new, old = source_rows(self.ctx.iu_rows(i)), source_rows(self.ctx.iu_rows(i - 1))
+        generated = variable_rows(self._serving)
+
+        def read(spec, start, stop):
+            return generated(spec, start, stop) + beta * (new(spec, start, stop) - old(spec, start, stop))
+
+        write_rows(self._stepped_model, self._state.generator.specs, read, self.chunk_rows)
         return self._stepped_model
 
     def _candidate(self, i: int, name: str) -> tf.keras.Model:
@@ -165,7 +170,7 @@ class ASMGPlus(ASMG):
 
     def observe(self, i: int) -> None:
         if self.config.fallback != "none":
-            if self._window is None or self._window[0] != i:
+            if self._generated != i:
                 ASMG.serve(self, i)  # resumed between serve and observe: regenerate
             self.comparisons[str(i)] = {c: self.ctx.evaluate(self._candidate(i, c), i + 1) for c in self.candidates()}
         super().observe(i)

@@ -20,10 +20,12 @@ import tensorflow as tf
 
 from asmg_tf.data.periods import PeriodData, PeriodSet, Protocol
 from asmg_tf.files import write_json
+from asmg_tf.generator.streaming import ArrayRows, RowSource
 from asmg_tf.locking import exclusive
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.registry import describe
 from asmg_tf.models.weights import get_weights, load_weights_npz, save_weights_npz, set_weights
+from asmg_tf.npz_rows import NpzRows
 from asmg_tf.training.loop import evaluate, period_seed, train_epoch
 from asmg_tf.training.pretrain import new_trainable, pretrain_cached
 from asmg_tf.training.state import read_checkpoint, write_checkpoint
@@ -53,6 +55,9 @@ class MethodContext(typing.Protocol):
 
     def iu_weights(self, t: int) -> dict[str, np.ndarray]:
         """The IU model after training on period t (it must exist: the runner makes the chain first)."""
+
+    def iu_rows(self, t: int) -> RowSource:
+        """The same IU model, readable by row ranges (generation streams over the rows of the id tables)."""
 
     def iu_model(self, i: int, model: tf.keras.Model | None = None) -> tf.keras.Model: ...
 
@@ -91,6 +96,10 @@ class ModelAccess:
     def evaluate(self, model: tf.keras.Model, t: int) -> dict[str, float]:
         """AUC and LogLoss of ``model`` on period ``t``."""
         return evaluate(model, self.period(t), self.item_categories)
+
+    def iu_rows(self, t: int) -> RowSource:
+        """``iu_weights(t)`` by row ranges; a context that keeps the models in files reads only the rows asked for."""
+        return ArrayRows(self.iu_weights(t))
 
     def iu_model(self, i: int, model: tf.keras.Model | None = None) -> tf.keras.Model:
         """A base model holding the IU weights of iteration ``i`` (``model`` is reused when given)."""
@@ -212,11 +221,19 @@ class Context(ModelAccess):
 
     def iu_weights(self, i: int) -> dict[str, np.ndarray]:
         """Weights of the IU model after training on period ``i`` (the chain must have reached ``i``)."""
-        if not os.path.exists(self.iu_weights_path(i)):
+        return load_weights_npz(self._existing_iu_path(i))
+
+    def iu_rows(self, i: int) -> NpzRows:
+        """The IU model of period ``i`` read from its file by row ranges (nothing is loaded until asked for)."""
+        return NpzRows(self._existing_iu_path(i))
+
+    def _existing_iu_path(self, i: int) -> str:
+        path = self.iu_weights_path(i)
+        if not os.path.exists(path):
             raise FileNotFoundError(
                 f"no IU model of period {i} in {self.iu_dir()}: run the IU chain first (Context.run_iu_chain)"
             )
-        return load_weights_npz(self.iu_weights_path(i))
+        return path
 
     def iu_seconds(self, i: int) -> float | None:
         return self.iu_record()["seconds"].get(str(i))
