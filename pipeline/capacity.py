@@ -73,6 +73,26 @@ def grow_weights(
     return out
 
 
+class GrownRows:
+    """``grow_weights`` by row ranges (a ``asmg_tf.generator.streaming.RowSource``): the id tables of ``source``
+    read with ``fresh``'s rows past their end, without loading either model whole."""
+
+    def __init__(self, source, fresh, tables: dict[str, str]):
+        self.source, self.fresh, self.tables = source, fresh, tables
+
+    def rows(self, name: str, start: int, stop: int) -> np.ndarray:
+        have = self.source.shape(name)[0]
+        if name not in self.tables or stop <= have:
+            return self.source.rows(name, start, stop)
+        parts = [self.source.rows(name, start, have)] if start < have else []
+        return np.concatenate(parts + [self.fresh.rows(name, max(start, have), stop)])
+
+    def value(self, name: str) -> np.ndarray:
+        if name in self.tables:
+            return self.rows(name, 0, self.fresh.shape(name)[0])
+        return self.source.value(name)
+
+
 def at_capacity(weights: dict[str, np.ndarray], tables: dict[str, str], capacity: dict[str, int]) -> bool:
     """Whether every id table of ``weights`` has the rows of ``capacity`` (spaces the ranker has no table for, e.g.
     categories of a model that ignores them, do not count)."""

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from tensorflow.io import gfile
 
+from asmg_tf.npz_rows import NpzRows
+
 
 def join(*parts: str) -> str:
     """``os.path.join`` that keeps URL schemes intact (``gs://b/x`` + ``y`` -> ``gs://b/x/y``)."""
@@ -143,6 +145,11 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` (pickled objects refused)."""
     with gfile.GFile(path, "rb") as f, np.load(f, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
+
+
+def npz_rows(path: str) -> NpzRows:
+    """An ``.npz`` read by row ranges through gfile (``asmg_tf.npz_rows``): one ranged read per chunk."""
+    return NpzRows(path, opener=gfile.GFile)
 
 
 def save_npy(path: str, array: np.ndarray) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from asmg_tf.data.periods import PeriodData, PeriodSet, Protocol
+from asmg_tf.generator.streaming import RowSource
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.training.loop import compile_model, make_optimizer
 from asmg_tf.training.pretrain import new_trainable
@@ -37,6 +38,8 @@ class HistoryContext(ModelAccess):
         iu_weights: span -> a function returning that IU model's weights (loaded on demand).
         periods: span -> a function returning that period's data.
         iu_seconds: span -> the seconds of that span's IU epoch, where known.
+        iu_rows: span -> a function returning that IU model as a ``RowSource`` (read by row ranges: generation
+            streams over them); spans without one are read whole (``iu_weights``).
         pretrained_dir: the pretrained checkpoint (model + Adam state) of the pretraining run, when this is it.
     """
 
@@ -52,6 +55,7 @@ class HistoryContext(ModelAccess):
         kind: str = "sobazaar",
         iu_seconds: dict[int, float] | None = None,
         pretrained_dir: str | None = None,
+        iu_rows: dict[int, Callable[[], RowSource]] | None = None,
     ):
         self.protocol = protocol
         self.config = config
@@ -60,6 +64,7 @@ class HistoryContext(ModelAccess):
         self.item_categories = item_categories
         self.log = log.info
         self._iu = iu_weights
+        self._iu_rows = iu_rows or {}
         self._periods = periods
         self._iu_seconds = iu_seconds or {}
         self._pretrained_dir = pretrained_dir
@@ -94,6 +99,9 @@ class HistoryContext(ModelAccess):
         if t not in self._iu:
             raise KeyError(f"the method asked for the IU model of span {t}; this run has {sorted(self._iu)}")
         return self._iu[t]()
+
+    def iu_rows(self, t: int) -> RowSource:
+        return self._iu_rows[t]() if t in self._iu_rows else super().iu_rows(t)
 
     def iu_seconds(self, i: int) -> float | None:
         return self._iu_seconds.get(i)

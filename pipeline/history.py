@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 
 from asmg_tf.data.periods import PeriodData
+from asmg_tf.npz_rows import NpzRows
 from pipeline import fs
 from pipeline import state as S
 from pipeline.examples import load_period_npz, save_period_npz
@@ -65,9 +66,17 @@ class History:
         return self.info["capacity"]
 
     def iu_weights(self, span: int) -> dict[str, np.ndarray]:
+        self._check_iu(span)
+        return fs.load_npz(iu_path(self.uri, span))
+
+    def _check_iu(self, span: int) -> None:
         if span not in self.info["iu_spans"]:
             raise KeyError(f"history of span {self.span} keeps IU models {self.info['iu_spans']}, not {span}")
-        return fs.load_npz(iu_path(self.uri, span))
+
+    def iu_rows(self, span: int) -> NpzRows:
+        """The same IU model, read by row ranges (``fs.npz_rows``)."""
+        self._check_iu(span)
+        return fs.npz_rows(iu_path(self.uri, span))
 
     def period(self, span: int) -> PeriodData:
         if span not in self.info["data_spans"]:

@@ -57,8 +57,12 @@ def read_info(uri: str) -> dict:
     return S.read_json(path)
 
 
+def weights_path(uri: str) -> str:
+    return fs.join(uri, ASMG_DIR, WEIGHTS)
+
+
 def load_weights(uri: str) -> dict[str, np.ndarray]:
-    return fs.load_npz(fs.join(uri, ASMG_DIR, WEIGHTS))
+    return fs.load_npz(weights_path(uri))
 
 
 def description(info: dict, config_key: str = "config") -> dict:

@@ -144,3 +144,23 @@ def test_npz_rows_reports_a_truncated_file(tmp_path):
         f.truncate(os.path.getsize(path) // 2)
     with pytest.raises(ValueError, match="truncated"):
         rows.rows("t", 900, 1000)
+
+
+def test_grown_rows_over_an_object_store_equal_grow_weights():
+    """The pipeline's window models from before a table grew, read by row ranges from ``ram://`` (TF's in-memory
+    filesystem): the rows ``grow_weights`` gives them, chunk by chunk."""
+    from pipeline import fs
+    from pipeline.capacity import GrownRows, grow_weights
+
+    rng = np.random.default_rng(2)
+    old = {"u/embeddings": rng.normal(size=(10, 4)).astype(np.float32), "dense/kernel": np.ones((4, 2), np.float32)}
+    fresh = {"u/embeddings": rng.normal(size=(17, 4)).astype(np.float32), "dense/kernel": np.zeros((4, 2), np.float32)}
+    fs.save_npz("ram://grown/old.npz", old)
+    fs.save_npz("ram://grown/fresh.npz", fresh)
+    tables = {"u/embeddings": "users"}
+    expected = grow_weights(old, fresh, tables)
+    rows = GrownRows(fs.npz_rows("ram://grown/old.npz"), fs.npz_rows("ram://grown/fresh.npz"), tables)
+    for start, stop in [(0, 4), (4, 8), (8, 12), (12, 17), (9, 11)]:
+        np.testing.assert_array_equal(rows.rows("u/embeddings", start, stop), expected["u/embeddings"][start:stop])
+    np.testing.assert_array_equal(rows.value("u/embeddings"), expected["u/embeddings"])
+    np.testing.assert_array_equal(rows.value("dense/kernel"), expected["dense/kernel"])

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from asmg_tf.npz_rows import memmap_npz
+
 HIST_LEN = 30
 _ARRAYS = ("user", "item", "hist", "hist_len", "label", "timestamp")
 
@@ -178,12 +180,14 @@ class PeriodSet:
 
     @classmethod
     def load(cls, directory: str) -> PeriodSet:
+        """The saved set, its arrays memory-mapped from ``arrays.npz`` (read-only): a period's samples are read from
+        the file as batches touch them (``asmg_tf.models.features.make_dataset``), nothing is loaded whole."""
         with open(os.path.join(directory, "meta.json")) as f:
             meta = json.load(f)
-        with np.load(os.path.join(directory, "arrays.npz"), allow_pickle=False) as z:
-            n = meta["protocol"]["num_periods"]
-            periods = [PeriodData(**{k: z[f"p{t:03d}_{k}"] for k in _ARRAYS}) for t in range(1, n + 1)]
-            cats = z["item_categories"] if "item_categories" in z.files else None
+        z = memmap_npz(os.path.join(directory, "arrays.npz"))
+        n = meta["protocol"]["num_periods"]
+        periods = [PeriodData(**{k: z[f"p{t:03d}_{k}"] for k in _ARRAYS}) for t in range(1, n + 1)]
+        cats = np.array(z["item_categories"]) if "item_categories" in z else None  # small: in memory
         return cls(
             name=meta["name"],
             kind=meta["kind"],

@@ -24,8 +24,9 @@ from asmg_tf.generator.meta_generator import LINEAR, MetaGenerator
 from asmg_tf.generator.spec import TABLE, VariableSpec
 from asmg_tf.models.weights import named_trainable_variables
 
-#: rows per chunk: 64k rows of a d = 64 float32 table are 16 MB per model
-CHUNK_ROWS = 1 << 16
+#: rows per chunk: 16k rows of a d = 64 float32 table are 4 MB per model; the GRU's work per chunk (its inputs,
+#: changes and outputs at every window step, the step's [P, rows, H] gates) is a few times k of that
+CHUNK_ROWS = 1 << 14
 
 
 class RowSource(typing.Protocol):

@@ -156,7 +156,8 @@ class CoordinateGRU(tf.keras.layers.Layer):
             if self.extrapolate and t > 0:
                 y += self.extrapolation_scale * self.alpha * (xs[t] - xs[t - 1])
             outputs.append(y)
-            states.append(h)
+            if return_states:  # else keep no per-step state: generation holds one step's, not T
+                states.append(h)
         outputs = tf.transpose(tf.stack(outputs), [0, 2, 1])
         return outputs, (tf.transpose(tf.stack(states), [0, 2, 1, 3]) if return_states else None)
 

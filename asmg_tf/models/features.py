@@ -33,11 +33,18 @@ def make_dataset(
     shuffle: bool = False,
     seed: int | None = None,
 ) -> tf.data.Dataset:
-    """Batches of feature dicts. Categories are gathered per batch (cheap) instead of stored per sample."""
-    ds = tf.data.Dataset.from_tensor_slices(feature_arrays(data, None))
+    """Batches of feature dicts, streamed from ``data``'s arrays: only a batch is copied at a time, so a period
+    memory-mapped from its file (``PeriodSet.load``) is read as the epoch goes, never loaded or copied whole.
+
+    The stream is over sample indices: ``range(len(data))``, shuffled by tf.data with ``seed`` (tf.data's shuffle
+    draws the same permutation whatever the elements are, so these are the batches that shuffling the samples
+    themselves gave: same training, same numbers), batched, then gathered from the arrays. Categories are gathered
+    per batch (cheap) instead of stored per sample."""
+    arrays = feature_arrays(data, None)
+    ds = tf.data.Dataset.range(len(data))
     if shuffle:
         ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    ds = ds.batch(batch_size).map(_gatherer(arrays))
     if item_categories is not None:
         table = tf.constant(item_categories)
 
@@ -48,3 +55,21 @@ def make_dataset(
 
         ds = ds.map(add_categories, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _gatherer(arrays: dict[str, np.ndarray]):
+    """``index [B] -> {name: array[index]}`` as a tf.data map function (NumPy indexing of the arrays, which may be
+    memory maps)."""
+    names = list(arrays)
+    dtypes = [tf.as_dtype(arrays[k].dtype) for k in names]
+
+    def gather(index: np.ndarray) -> list[np.ndarray]:
+        return [np.asarray(arrays[k][index]) for k in names]
+
+    def to_features(index: tf.Tensor) -> dict[str, tf.Tensor]:
+        values = tf.numpy_function(gather, [index], dtypes, stateful=False)
+        for k, v in zip(names, values):
+            v.set_shape([None, *arrays[k].shape[1:]])
+        return dict(zip(names, values))
+
+    return to_features

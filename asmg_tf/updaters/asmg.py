@@ -120,7 +120,6 @@ class ASMG(UpdateMethod):
         seed = ASMGConfig.seed if ctx is None else ctx.config.seed  # no context: a rule tested on its own
         self.config = self._make_config({"seed": seed, **self.variants[variant], **options})
         self._state: GeneratorState | None = None
-        self._window = None
         #: the iteration whose generated model ``self._serving`` holds (None: not generated in this process)
         self._generated: int | None = None
         #: table rows generated at once (``serve``): memory, not results
@@ -190,9 +189,7 @@ class ASMG(UpdateMethod):
         return [periods[j] + 1 for j in keep], keep, [weights[j] for j in keep]
 
     def observe(self, i: int) -> None:
-        if self._window is None or self._window[0] != i:
-            self._window = (i, self._load_window(i))
-        window, state = self._window[1], self._state.initial_state()
+        window, state = self._load_window(i), self._state.initial_state()  # whole, for meta-training only
         target_periods, steps, weights = self.targets(i)
         start, meta_steps = time.perf_counter(), 0
         targets = [self.ctx.period(t) for t in target_periods]

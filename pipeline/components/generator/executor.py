@@ -35,7 +35,7 @@ from asmg_tf.updaters.step import MethodState, open_method, step
 from pipeline import fs, model_io
 from pipeline import state as S
 from pipeline.artifacts import SPAN
-from pipeline.capacity import fresh_weights, grow_generator_state, grow_weights, transfer_trainable
+from pipeline.capacity import GrownRows, fresh_weights, grow_generator_state, grow_weights, transfer_trainable
 from pipeline.examples import read_period
 from pipeline.generator_context import HistoryContext
 from pipeline.history import GENERATOR_DIR, History, write_history
@@ -161,6 +161,8 @@ def _context(iu_uri, examples_uri, meta, history, protocol, config, kind) -> His
     info = model_io.read_info(iu_uri)
     iu_weights = model_io.load_weights(iu_uri)
     iu_sources = {span: lambda: iu_weights}
+    current_rows = lambda: fs.npz_rows(model_io.weights_path(iu_uri))  # noqa: E731
+    iu_rows = {span: current_rows}
     periods = {span: lambda: read_period(S.split_files(examples_uri, "period"))}
     if span == protocol.update_start:  # the pretraining run: BU's first windows reach into these spans
         periods.update({t: (lambda f=f: read_period(f)) for t, f in pretrain_span_files(examples_uri).items()})
@@ -168,6 +170,9 @@ def _context(iu_uri, examples_uri, meta, history, protocol, config, kind) -> His
         tables = id_tables_of(model_io.description(info))
         grown = lambda load: lambda: grow_weights(load(), iu_weights, tables)  # noqa: E731  (rows a model never had)
         iu_sources.update({t: grown(lambda t=t: history.iu_weights(t)) for t in history.info["iu_spans"]})
+        iu_rows.update(
+            {t: (lambda t=t: GrownRows(history.iu_rows(t), current_rows(), tables)) for t in history.info["iu_spans"]}
+        )
         periods.update({t: (lambda t=t: history.period(t)) for t in history.info["data_spans"]})
     return HistoryContext(
         protocol,
@@ -179,6 +184,7 @@ def _context(iu_uri, examples_uri, meta, history, protocol, config, kind) -> His
         kind=kind,
         iu_seconds={span: info.get("iu_seconds")} if info.get("iu_seconds") is not None else {},
         pretrained_dir=model_io.pretrained_dir(iu_uri),
+        iu_rows=iu_rows,
     )
 
 
