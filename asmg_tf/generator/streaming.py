@@ -24,9 +24,10 @@ from asmg_tf.generator.meta_generator import LINEAR, MetaGenerator
 from asmg_tf.generator.spec import TABLE, VariableSpec
 from asmg_tf.models.weights import named_trainable_variables
 
-#: rows per chunk: 16k rows of a d = 64 float32 table are 4 MB per model; the GRU's work per chunk (its inputs,
-#: changes and outputs at every window step, the step's [P, rows, H] gates) is a few times k of that
-CHUNK_ROWS = 1 << 14
+#: rows per chunk: 32k rows of a d = 64 float32 table are 8 MB per model; the GRU's work per chunk (its inputs,
+#: changes and outputs at every window step, the step's [P, rows, H] gates) is a few times k of that. Smaller chunks
+#: cost eager dispatch (a few ops per window step and chunk), larger ones memory; 16k-256k measured alike in time
+CHUNK_ROWS = 1 << 15
 
 
 class RowSource(typing.Protocol):
