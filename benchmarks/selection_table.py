@@ -78,9 +78,40 @@ def maximin(selections: list[dict], method: str = "asmg_plus", bounded: bool = T
     return best
 
 
+def keep_or_replace(selections: list[dict], challenger: str, default: str) -> tuple[str, list[str]]:
+    """``(tag, lines)``: with replicated selections, the maximin ``challenger`` replaces the package ``default``
+    only when it beats it significantly (paired over seeds, 95 % t-interval above 0) on the dataset where the
+    default's warm-up gain over IU is smallest, and loses significantly on none: a maximin won within the seed
+    noise does not change the default. ``lines``: the paired difference on every dataset."""
+    from asmg_tf.bench import stats
+
+    if challenger == default:
+        return default, [f"the maximin is the default ({default}): kept"]
+    if any(len(s["candidates"][default].get("replicate_auc", [])) < 2 for s in selections):
+        return challenger, ["single-run selections: the maximin by means"]
+    worst = min(selections, key=lambda s: gain(s, default))
+    lines, verdicts = [], {}
+    for s in selections:
+        d = stats.paired_difference(
+            s["candidates"][challenger]["replicate_auc"], s["candidates"][default]["replicate_auc"]
+        )
+        verdicts[s["dataset"]] = d["verdict"]
+        low, high = d["ci95"]
+        lines.append(
+            f"{s['dataset']}: {challenger} - {default} = {d['mean']:+.4f} [{low:+.4f}, {high:+.4f}] {d['verdict']}"
+        )
+    replace = verdicts[worst["dataset"]] == "win" and "loss" not in verdicts.values()
+    lines.append(
+        f"{challenger} {'replaces' if replace else 'does not replace'} {default} (default's worst dataset: "
+        f"{worst['dataset']}, {verdicts[worst['dataset']]})"
+    )
+    return (challenger if replace else default), lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("selections", nargs="+", help="selection.json files, one per dataset")
+    p.add_argument("--default", default="plus_normalize_lr0.03", help="the package default's candidate")
     args = p.parse_args(argv)
     selections = []
     for path in args.selections:
@@ -89,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(selections))
     tag, worst = maximin(selections)
     print(f"\nmaximin (largest worst-case warm-up gain over IU, fixed k): {tag} ({worst:+.2f}%)")
+    if all(args.default in s["candidates"] for s in selections):
+        chosen, lines = keep_or_replace(selections, tag, args.default)
+        print("\n".join(lines) + f"\npackage default: {chosen}")
     return 0
 
 

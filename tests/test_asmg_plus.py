@@ -314,6 +314,31 @@ def test_selection_table_shows_the_spread_over_replicates():
     assert module.table([s]).splitlines()[3] == "| plus | asmg_plus | 0.8200 ± 0.0015 (+2.50%) **chosen** |"
 
 
+def test_the_default_changes_only_for_a_significant_maximin_win():
+    """Replicated selections: the maximin challenger must beat the default, paired over seeds, on the default's
+    worst dataset, and lose significantly nowhere (hand-computed differences)."""
+    module = _benchmark("selection_table")
+
+    def selection(name, iu, default, challenger):
+        cands = {"iu": iu, "base": default, "new": challenger}
+        return {
+            "dataset": name,
+            "candidates": {t: {"auc": sum(v) / len(v), "replicate_auc": v} for t, v in cands.items()},
+            "options": {"base": {"method": "asmg_plus"}, "new": {"method": "asmg_plus", "epochs": 2}},
+            "chosen": "base",
+        }
+
+    a = selection("a", [0.80, 0.81, 0.79], [0.82, 0.83, 0.81], [0.825, 0.835, 0.815])  # new +0.005 every seed
+    b = selection("b", [0.70, 0.71, 0.69], [0.701, 0.711, 0.691], [0.703, 0.713, 0.693])  # the default's worst: +0.002
+    assert module.maximin([a, b])[0] == "new"
+    tag, lines = module.keep_or_replace([a, b], "new", "base")
+    assert tag == "new" and lines[-1].startswith("new replaces base (default's worst dataset: b, win)")
+    b["candidates"]["new"]["replicate_auc"] = [0.705, 0.709, 0.694]  # +0.004, -0.002, +0.003: within the noise
+    tag, lines = module.keep_or_replace([a, b], "new", "base")
+    assert tag == "base" and "no significant difference" in lines[1]
+    assert module.keep_or_replace([a, b], "base", "base")[0] == "base"
+
+
 def test_replicate_table_merges_a_datasets_runs(tmp_path):
     module = _benchmark("replicate_table")
     diff = {"mean": 0.004, "ci95": [0.001, 0.007], "verdict": "win", "bootstrap_ci95": [-0.002, 0.009]}
