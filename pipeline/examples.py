@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from asmg_tf.data.periods import HIST_LEN, PeriodData
+from asmg_tf.data.spill import ColumnSpill
 from pipeline.fs import load_npz, save_npz
 
 USER, ITEM, HIST, HIST_LEN_KEY, LABEL, TIMESTAMP, SEQ, ITEM_CATS = (
@@ -71,7 +72,13 @@ def encode_samples(samples: dict[str, np.ndarray], item_categories: np.ndarray |
 
 
 def read_period(files: Sequence[str], hist_len: int = HIST_LEN, batch_size: int = 16384) -> PeriodData:
-    """All records of ``files`` (GZIP TFRecords) as one ``PeriodData`` in canonical order."""
+    """All records of ``files`` (GZIP TFRecords) as one ``PeriodData`` in canonical order, memory-mapped.
+
+    Records are parsed a batch at a time into local scratch columns (``asmg_tf.data.spill``); the canonical order
+    is computed from the four sort keys, and every column is written in that order to a memory-mapped file. In
+    memory at once: a batch, the sort keys and the order (~40 bytes per sample), not the period (144 bytes per
+    sample, formerly held three times); training then streams it batch by batch (``make_dataset``).
+    """
     import tensorflow as tf
 
     spec = {
@@ -83,31 +90,36 @@ def read_period(files: Sequence[str], hist_len: int = HIST_LEN, batch_size: int 
         TIMESTAMP: tf.io.FixedLenFeature([], tf.int64),
         SEQ: tf.io.FixedLenFeature([], tf.int64),
     }
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in spec}
-    if files:
-        ds = tf.data.TFRecordDataset(list(files), compression_type="GZIP").batch(batch_size)
-        for batch in ds:
-            parsed = tf.io.parse_example(batch, spec)
-            for k in spec:
-                if k == HIST:
-                    dense = tf.sparse.to_dense(parsed[k], default_value=0).numpy()
-                    padded = np.zeros((dense.shape[0], hist_len), np.int64)
-                    padded[:, : min(hist_len, dense.shape[1])] = dense[:, :hist_len]
-                    cols[k].append(padded)
-                else:
-                    cols[k].append(parsed[k].numpy())
-    arr = {
-        k: (np.concatenate(v) if v else np.zeros((0, hist_len) if k == HIST else 0, np.int64)) for k, v in cols.items()
+    columns = {
+        USER: (np.int32, ()),
+        ITEM: (np.int32, ()),
+        HIST: (np.int32, (hist_len,)),
+        HIST_LEN_KEY: (np.int32, ()),
+        LABEL: (np.float32, ()),
+        TIMESTAMP: (np.int64, ()),
+        SEQ: (np.int64, ()),
     }
-    label = arr[LABEL].astype(np.float32)
-    order = np.lexsort((-label, arr[SEQ], arr[USER], arr[TIMESTAMP]))
+    with ColumnSpill(columns) as spill:
+        if files:
+            for batch in tf.data.TFRecordDataset(list(files), compression_type="GZIP").batch(batch_size):
+                parsed = {k: v for k, v in tf.io.parse_example(batch, spec).items()}
+                dense = tf.sparse.to_dense(parsed.pop(HIST), default_value=0).numpy()
+                hist = np.zeros((dense.shape[0], hist_len), np.int64)
+                hist[:, : min(hist_len, dense.shape[1])] = dense[:, :hist_len]
+                values = {k: v.numpy() for k, v in parsed.items()}
+                values[HIST_LEN_KEY] = np.minimum(values[HIST_LEN_KEY], hist_len)
+                spill.append({**values, HIST: hist})
+        keys = [spill.column(k) for k in (LABEL, SEQ, USER, TIMESTAMP)]
+        order = np.lexsort((-np.asarray(keys[0]), *(np.asarray(k) for k in keys[1:])))
+        del keys
+        arr = spill.ordered(order, [USER, ITEM, HIST, HIST_LEN_KEY, LABEL, TIMESTAMP])
     return PeriodData(
-        user=arr[USER][order].astype(np.int32),
-        item=arr[ITEM][order].astype(np.int32),
-        hist=arr[HIST][order].astype(np.int32),
-        hist_len=np.minimum(arr[HIST_LEN_KEY][order], hist_len).astype(np.int32),
-        label=label[order],
-        timestamp=arr[TIMESTAMP][order].astype(np.int64),
+        user=arr[USER],
+        item=arr[ITEM],
+        hist=arr[HIST],
+        hist_len=arr[HIST_LEN_KEY],
+        label=arr[LABEL],
+        timestamp=arr[TIMESTAMP],
     )
 
 

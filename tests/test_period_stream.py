@@ -97,3 +97,25 @@ def test_training_on_the_mapped_period_equals_training_in_memory(saved):
 def test_an_empty_period_streams_no_batch():
     empty = _periods().period(1).take(slice(0, 0))
     assert list(F.make_dataset(empty, None, 16)) == []
+
+
+def test_column_spill_reorders_batches_into_mapped_columns(tmp_path):
+    from asmg_tf.data.spill import ColumnSpill
+
+    rng = np.random.default_rng(4)
+    key = rng.integers(0, 50, 1000)
+    rows = rng.normal(size=(1000, 3)).astype(np.float32)
+    with ColumnSpill({"key": (np.int64, ()), "rows": (np.float32, (3,))}, dir=str(tmp_path)) as spill:
+        for a in range(0, 1000, 333):  # uneven batches
+            spill.append({"key": key[a : a + 333], "rows": rows[a : a + 333]})
+        np.testing.assert_array_equal(spill.column("key"), key)
+        order = np.argsort(spill.column("key"), kind="stable")
+        out = spill.ordered(order)
+        with pytest.raises(ValueError, match="expected"):
+            spill.append({"key": key[:2], "rows": rows[:2, :2]})
+    assert list(tmp_path.iterdir()) == []  # the scratch folder is gone; the maps stay readable
+    assert isinstance(out["rows"], np.memmap)
+    np.testing.assert_array_equal(out["key"], key[order])
+    np.testing.assert_array_equal(out["rows"], rows[order])
+    with ColumnSpill({"key": (np.int64, ())}, dir=str(tmp_path)) as empty:
+        assert empty.ordered(np.zeros(0, np.int64))["key"].shape == (0,)
