@@ -56,13 +56,17 @@ ORDER = list(STAGES)
 #: (~10^4 events/s here): beyond this size one span takes hours, so it is skipped (--pipeline-max-users)
 PIPELINE_MAX_USERS = 100_000
 
-# peak-memory model, bytes, calibrated on the runs at 10^4 and 10^5 users (docs/results/scale.md): a sample is user,
-# item, 30 history ids, length, label (4 bytes each) and a timestamp (8); a TensorFlow process holding the period set
-# peaked at ~3.4 times its arrays (the batches' copies) above ~0.85 GB (the import and the graph)
+# peak-memory model, bytes, calibrated on the runs at 10^4-3x10^5 users (docs/results/scale.md): a sample is user,
+# item, 30 history ids, length, label (4 bytes each) and a timestamp (8). The period set is memory-mapped and
+# streamed (issue 15, item 2): a TensorFlow stage peaks at ~3.4 times the periods it trains or scores on (pretraining
+# concatenates its periods; their mapped pages; the batches) above ~0.85 GB (the import and the graph)
 SAMPLE_BYTES = 4 * 34 + 8
 TF_BASE_MB = 850
-TF_DATA_COPIES = 3.5
+TF_DATA_COPIES = 3.4
 EMBEDDING_DIM = 8
+#: periods a stage holds at once: pretraining's, IU's one, meta-training's targets (k = 3) and the comparison
+#: period; generation and export read none
+PERIODS_HELD = {"pretrain": 2, "iu_step": 1, "meta_train": 3, "generate": 0, "export": 0}
 
 
 def estimate_mb(stage: str, users: int) -> float:
@@ -78,11 +82,15 @@ def estimate_mb(stage: str, users: int) -> float:
     if stage in ("preprocess", "pipeline_span"):  # sort keys, histories, split copies (the pipeline: and TensorFlow)
         base = TF_BASE_MB if stage == "pipeline_span" else 300
         return (events * 8 * 3 * 3 + samples * SAMPLE_BYTES * 3) / mb + base
-    periods = samples * SAMPLE_BYTES * TF_DATA_COPIES  # PeriodSet.load reads every period; batches copy them
     if stage == "export":
         return 4 * table / mb + TF_BASE_MB  # weights, the out-of-vocabulary copy and the saved variables
-    # base model + Adam slots, the window's k=3 models and the generator's per-coordinate GRU work (H=4, ~10 arrays)
-    return (periods + 3 * table + 3 * table + table * 4 * 10) / mb + TF_BASE_MB
+    periods = samples / s["num_periods"] * PERIODS_HELD[stage] * SAMPLE_BYTES * TF_DATA_COPIES
+    if stage == "generate":  # the served model and the carried state (H = 4); the window is read a chunk at a time
+        return 5 * table / mb + TF_BASE_MB
+    model = 3 * table  # weights and Adam's two slots
+    # meta-training: its whole window (k = 3) and the generator's per-coordinate GRU work (H = 4, ~10 arrays)
+    generator = 3 * table + table * 4 * 10 if stage == "meta_train" else 0
+    return (periods + model + generator) / mb + TF_BASE_MB
 
 
 def load_records(path: str) -> list[dict]:
