@@ -10,6 +10,7 @@ model (asmg_plus's generator: residual, normalised, as ``serve`` does) in one of
   (``asmg_tf.generator.streaming.write_generated``, ``--chunk-rows``);
 
 and ``model``: the same process building the serving model only (the TensorFlow import plus one model), the floor.
+``--repeats N`` runs the ways in turn N times (seconds of the two ways side by side on a shared machine).
 ``--state`` adds a carried hidden state ([N, d, H] per table, H = 4: the method's own state, in memory in both
 ways). The peak resident set of each process comes from ``os.wait4`` (``ru_maxrss``). Weight values do not change
 memory: the models are random.
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk-rows", type=positive_int, help="rows per chunk (default: streaming.CHUNK_ROWS)")
     p.add_argument("--state", action="store_true", help="generate from a carried hidden state")
     p.add_argument("--ways", default=",".join(WAYS))
+    p.add_argument("--repeats", type=positive_int, default=1, help="run the ways in turn this many times (timing)")
     p.add_argument("--out", required=True)
     p.add_argument("--child", choices=WAYS, dest="way", help=argparse.SUPPRESS)
     p.add_argument("--paths", help=argparse.SUPPRESS)
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             os.makedirs(folder, exist_ok=True)
             paths = write_models(folder, users, max(args.k), args.dim)[:k]
             model_mb = sum(os.path.getsize(p) for p in paths) / len(paths) / 2**20
-            for way in args.ways.split(","):
+            for way in [w for _ in range(args.repeats) for w in args.ways.split(",")]:
                 if way == "model" and k != args.k[0]:
                     continue  # does not depend on k
                 result = os.path.join(args.out, "result.json")

@@ -164,3 +164,18 @@ def test_grown_rows_over_an_object_store_equal_grow_weights():
         np.testing.assert_array_equal(rows.rows("u/embeddings", start, stop), expected["u/embeddings"][start:stop])
     np.testing.assert_array_equal(rows.value("u/embeddings"), expected["u/embeddings"])
     np.testing.assert_array_equal(rows.value("dense/kernel"), expected["dense/kernel"])
+
+
+def test_generation_memory_benchmark_smoke(tmp_path):
+    """``benchmarks/bench_generation_memory.py`` at a tiny size: every way runs in its own process and is recorded."""
+    import json
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cmd = [sys.executable, os.path.join(repo, "benchmarks", "bench_generation_memory.py"), "--users", "2000"]
+    cmd += ["--k", "2", "--out", str(tmp_path), "--state"]
+    subprocess.run(cmd, check=True, cwd=repo, capture_output=True, timeout=600)
+    records = json.loads((tmp_path / "generation_memory.json").read_text())["records"]
+    assert [r["way"] for r in records] == ["model", "whole", "streamed"]
+    assert all(r["peak_rss_mb"] > 100 and r["seconds"] >= 0 and r["state"] for r in records)
