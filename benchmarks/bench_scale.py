@@ -164,7 +164,11 @@ def skip_reason(stage: str, users: int, d: str, args, by_key: dict) -> str | Non
     need = NEEDS[stage]
     if need and not os.path.exists(os.path.join(d, f"{need}.done.json")):
         prev = by_key.get((users, need), {}).get("status", "not run")
-        return prev if prev.startswith("skipped: ") else f"skipped: {need} did not finish ({prev})"
+        if prev.startswith("skipped: no input"):  # the first stage that did not run says why
+            return prev
+        if prev.startswith("skipped: "):
+            return f"skipped: no input ({need} {prev})"
+        return f"skipped: {need} did not finish ({prev})"
     return None
 
 

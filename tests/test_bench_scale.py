@@ -78,3 +78,9 @@ def test_a_size_that_cannot_fit_is_skipped_with_its_estimate(tmp_path):
     _run(tmp_path, "--users", "100000", "--stages", "stream", "--memory-gib", "0.01")
     _, records = _records(tmp_path)
     assert records[(100000, "stream")]["status"].startswith("skipped: estimated peak RSS")
+    _run(tmp_path, "--users", "100000", "--stages", "pretrain,iu_step", "--memory-gib", "1.1")
+    records = {(r["users"], r["stage"]): r for r in json.loads((tmp_path / "scale.json").read_text())["records"]}
+    # pretraining's estimate (~1.2 GB) does not fit, the IU epoch's (~1.0 GB) does: it is skipped for its input,
+    # naming the stage that did not run and why (not pretraining's estimate as if it were its own)
+    assert records[(100000, "pretrain")]["status"].startswith("skipped: estimated peak RSS")
+    assert records[(100000, "iu_step")]["status"].startswith("skipped: no input (pretrain skipped: estimated peak")
