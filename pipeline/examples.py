@@ -102,7 +102,7 @@ def read_period(files: Sequence[str], hist_len: int = HIST_LEN, batch_size: int 
     with ColumnSpill(columns) as spill:
         if files:
             for batch in tf.data.TFRecordDataset(list(files), compression_type="GZIP").batch(batch_size):
-                parsed = {k: v for k, v in tf.io.parse_example(batch, spec).items()}
+                parsed = dict(tf.io.parse_example(batch, spec))
                 dense = tf.sparse.to_dense(parsed.pop(HIST), default_value=0).numpy()
                 hist = np.zeros((dense.shape[0], hist_len), np.int64)
                 hist[:, : min(hist_len, dense.shape[1])] = dense[:, :hist_len]

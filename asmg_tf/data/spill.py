@@ -27,7 +27,10 @@ class ColumnSpill:
         self.columns = {k: (np.dtype(dt), tuple(shape)) for k, (dt, shape) in columns.items()}
         self.folder = tempfile.mkdtemp(prefix="asmg-spill-", dir=dir)
         self.rows = 0
-        self._files = {k: open(os.path.join(self.folder, f"{i}.raw"), "wb") for i, k in enumerate(self.columns)}
+        self._files = {k: open(self._path(k, ".raw"), "wb") for k in self.columns}
+
+    def _path(self, name: str, suffix: str) -> str:
+        return os.path.join(self.folder, f"{list(self.columns).index(name)}{suffix}")
 
     def append(self, batch: dict[str, np.ndarray]) -> None:
         """One batch of every column (same number of rows, cast to the column's dtype)."""
@@ -47,8 +50,7 @@ class ColumnSpill:
         self._files[name].flush()
         if self.rows == 0:
             return np.zeros((0, *shape), dtype)
-        index = list(self.columns).index(name)
-        return np.memmap(os.path.join(self.folder, f"{index}.raw"), dtype, "r", shape=(self.rows, *shape))
+        return np.memmap(self._path(name, ".raw"), dtype, "r", shape=(self.rows, *shape))
 
     def ordered(self, order: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
         """The columns (``names``, default all) permuted by ``order`` (``out[i] = column[order[i]]``), each a
@@ -62,7 +64,7 @@ class ColumnSpill:
                 out[name] = np.zeros((0, *shape), dtype)
                 continue
             source = self.column(name)
-            path = os.path.join(self.folder, f"{list(self.columns).index(name)}.npy")
+            path = self._path(name, ".npy")
             target = np.lib.format.open_memmap(path, "w+", dtype, (self.rows, *shape))
             for a in range(0, self.rows, CHUNK_ROWS):
                 target[a : a + CHUNK_ROWS] = source[order[a : a + CHUNK_ROWS]]

@@ -61,11 +61,8 @@ class WindowRows:
 
     def block(self, spec: VariableSpec, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Rows ``[start, stop)`` of a table, or the whole of a dense variable, of every model: ``[T, R, P]``."""
-        if spec.kind == TABLE:
-            stop = spec.num_rows if stop is None else stop
-            parts = [np.asarray(src.rows(spec.key, start, stop), np.float32) for src in self.sources]
-        else:
-            parts = [np.asarray(src.value(spec.key), np.float32).reshape(1, spec.num_coords) for src in self.sources]
+        stop = spec.num_rows if stop is None else stop
+        parts = [np.asarray(source_rows(src)(spec, start, stop), np.float32) for src in self.sources]
         expected = (stop - start if spec.kind == TABLE else 1, spec.num_coords)
         for part in parts:
             if part.shape != expected:
