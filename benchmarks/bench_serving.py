@@ -4,7 +4,8 @@
 
 Exports a model of the given table sizes (random weights: latency does not depend on training), starts
 ``asmg serve`` in a separate process on 127.0.0.1 (an ephemeral port), and measures for each signature
-(``serving_default`` over tf.Examples, ``predict_raw`` over id tensors):
+(``serving_default`` over tf.Examples, ``predict_ids`` over id tensors), with raw ids as clients send them (Online
+Retail-like: integer customer ids, stock-code item ids; the version looks them up in its graph):
 
 * batch 1: p50/p99 latency of sequential calls;
 * batch 256: p50 latency and throughput (rows/s) of sequential calls, and throughput with ``--in-flight``
@@ -36,26 +37,35 @@ import serving  # noqa: E402,F401  (legacy Keras before TensorFlow)
 from asmg_tf.files import write_json  # noqa: E402
 
 
-def make_inputs(rng, n: int, users: int, items: int, categories_table) -> dict:
-    """``n`` random rows: serialized tf.Examples and the equivalent raw tensors (histories of 0-30 items)."""
+def vocabulary(users: int, items: int):
+    """Raw ids shaped like Online Retail's: customers 12346.., stock codes "10002", "10080A", ..."""
+    from asmg_tf.data.vocab import IdVocabulary
+
+    codes = [f"{10002 + 7 * i}" + ("A" if i % 3 == 0 else "") for i in range(items)]
+    return IdVocabulary([str(12346 + i) for i in range(users)], codes)
+
+
+def make_inputs(rng, n: int, vocab) -> dict:
+    """``n`` random rows of raw ids: serialized tf.Examples and the equivalent id tensors (histories of 0-30
+    items)."""
     import numpy as np
 
     from serving import schema as S
 
+    users, items = len(vocab.users), len(vocab.items)
     hist_len = rng.randint(0, S.MAX_HIST + 1, size=n)
     hist = rng.randint(0, items, size=(n, S.MAX_HIST)) * (np.arange(S.MAX_HIST)[None] < hist_len[:, None])
     user, item = rng.randint(0, users, size=n), rng.randint(0, items, size=n)
+    raw_user, raw_item, raw_hist = vocab.raw("users", user), vocab.raw("items", item), vocab.raw("items", hist)
     rows = [
-        {"user": int(u), "item": int(i), "hist": h[:length].tolist()}
-        for u, i, h, length in zip(user, item, hist, hist_len)
+        {"user": u, "item": i, "hist": h[:length].tolist()}
+        for u, i, h, length in zip(raw_user, raw_item, raw_hist, hist_len)
     ]
-    raw = {"user": user, "item": item, "hist": hist, "hist_len": hist_len}
-    if categories_table is not None:
-        raw["item_cats"] = categories_table[item]
-        raw["hist_cats"] = categories_table[hist]
+    as_bytes = np.vectorize(S.id_bytes, otypes=[object])
+    tensors = {"user": as_bytes(raw_user), "item": as_bytes(raw_item), "hist": as_bytes(raw_hist)}
     return {
         "serving_default": {"examples": np.array(S.serialize_examples(rows), dtype=object)},
-        "predict_raw": {k: np.asarray(v, np.int64) for k, v in raw.items()},
+        "predict_ids": {**tensors, "hist_len": hist_len.astype(np.int64)},
     }
 
 
@@ -156,17 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     model(model.example_features())
     rng = np.random.RandomState(0)
     table = rng.randint(0, args.categories, size=(args.items, 1)).astype(np.int32) if args.categories else None
-    inputs = {
-        1: make_inputs(rng, 1, args.users, args.items, table),
-        args.batch: make_inputs(rng, args.batch, args.users, args.items, table),
-    }
+    vocab = vocabulary(args.users, args.items)
+    inputs = {1: make_inputs(rng, 1, vocab), args.batch: make_inputs(rng, args.batch, vocab)}
     results = {
         "config": vars(args),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "signatures": {},
     }
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as base:
-        path = export_model(model, base, "asmg", version=1, item_categories=table)
+        path = export_model(model, base, "asmg", version=1, item_categories=table, vocabulary=vocab)
         servable = Servable("asmg", 1, path)
         try:
             proc, target = start_server(os.path.join(base, "asmg"), "asmg", os.path.join(base, "serve.log"))
@@ -176,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         channel = grpc.insecure_channel(target)
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         try:
-            for signature in ("serving_default", "predict_raw"):
+            for signature in ("serving_default", "predict_ids"):
                 sig = servable.signature_defs[signature]
                 keys = sorted(sig.inputs)
                 fn = servable.session.make_callable(

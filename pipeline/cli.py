@@ -41,6 +41,9 @@ def _add_knobs(p) -> None:
     g.add_argument("--bless-threshold", type=float, metavar="T",
                    help="how much worse than IU still counts as a tie, in metric points (default 0)")  # fmt: skip
     g.add_argument("--bless-metric", choices=("auc", "logloss"), help="the blessing's metric (default auc)")
+    g.add_argument("--push", choices=("one", "both"),
+                   help="one: push the blessed choice as version <span> (default); both: A/B, the other model too, "
+                   "versions 2*span (canary) and 2*span+1 (stable) with labels in <serving>/models.config")  # fmt: skip
     g.add_argument("--capacity-headroom", type=float, help="spare embedding rows as a fraction (default 0.5)")
     g.add_argument("--lr", type=float, help="base-model learning rate (default: the paper's for the data kind)")
     g.add_argument("--batch-size", type=int)

@@ -47,6 +47,7 @@ def _knob_overrides(args) -> dict:
         "bless_window": args.bless_window,
         "bless_threshold": args.bless_threshold,
         "bless_metric": args.bless_metric,
+        "push": args.push,
         "capacity_headroom": args.capacity_headroom,
         "learning_rate": args.lr,
         "batch_size": args.batch_size,

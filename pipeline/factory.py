@@ -108,6 +108,7 @@ def create_pipeline(
     bless_window: int = 1,
     bless_threshold: float = 0.0,
     bless_metric: str = "auc",
+    push: str = "one",
     schema_path: str | None = None,
     beam_pipeline_args: list[str] | None = None,
     worker_image: str | None = None,
@@ -132,6 +133,8 @@ def create_pipeline(
             Trainer, TestThenTrain and AsmgGenerator import it; it must also define ``run_fn``, the Trainer's).
         method, method_options: the ASMG variant and its options (``asmg bench --option`` keys).
         warmup_periods: generator meta-training rounds before its model is pushed (-1: the paper's protocol).
+        push: "one" (the blessed choice as version ``span``) or "both" (A/B: the other model too, under
+            ``stable``/``canary`` labels in ``<serving_dir>/models.config``; see the pusher).
         schema_path: raw-event schema (default: the checked-in one for implicit/explicit data).
         beam_pipeline_args: Beam options for every Beam component (DirectRunner in process by default; pass
             ``--runner=DataflowRunner ...`` etc. to scale out). worker_image: the image Beam's workers run when the
@@ -248,6 +251,7 @@ def create_pipeline(
             generated_model=generator.outputs["generated_model"],
             model_blessing=gate.outputs["blessing"],
             serving_dir=serving_dir,
+            push=push,
         )
     components = [
         example_gen,

@@ -3,9 +3,9 @@
 Layout (the Trainer's ``fn_args.serving_model_dir`` is ``<uri>/Format-Serving``)::
 
     Format-Serving/           SavedModel from ``serving.export.export_model`` (serving_default over serialized
-                              tf.Examples, predict_raw, rank, classify, regress; warm-up requests), tables trimmed
-                              to the ids known so far (the OOV row is their mean), and the raw-id vocabularies in
-                              ``assets.extra/asmg_vocab/`` (line n = raw id of index n)
+                              tf.Examples, predict_ids, rank, classify, regress, all in raw ids; warm-up requests),
+                              tables trimmed to the ids known so far (the OOV row is their mean), and the raw-id
+                              vocabularies its lookups read in ``assets/users.txt``, ``assets/items.txt``
     asmg/model.json           role ("iu" or "generated"), span, table capacities, the ranker's name and config
     asmg/weights.npz          trainable weights at full capacity (name -> array)
     asmg/iu_state/            the IU model *and* its Adam state after this span: where the next IU warm-starts
@@ -22,6 +22,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from asmg_tf.data.vocab import IdVocabulary
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.models.registry import DEFAULT_RANKER, from_description, id_tables_of, ranker_name
 from asmg_tf.models.weights import get_weights, set_weights
@@ -36,7 +37,6 @@ ASMG_DIR = "asmg"
 INFO = "model.json"
 WEIGHTS = "weights.npz"
 IU_STATE = "iu_state"
-VOCAB_ASSETS = os.path.join("assets.extra", "asmg_vocab")
 
 
 PRETRAINED = "pretrained"
@@ -97,8 +97,14 @@ def trimmed(model: tf.keras.Model, sizes: dict[str, int]) -> tf.keras.Model:
     return model_with_weights(resized(desc, sizes), weights)
 
 
+def vocabulary(period_dir: str) -> IdVocabulary:
+    """The raw ids of the user and item rows known at a period (its ``vocab/``, append-only)."""
+    return IdVocabulary(S.read_vocab(period_dir, "users"), S.read_vocab(period_dir, "items"))
+
+
 def export_serving(model: tf.keras.Model, period_meta: dict, period_dir: str, dest: str, name: str = "asmg") -> str:
-    """Write ``dest`` (must not exist): the trimmed model as a TF Serving version, with the vocabularies."""
+    """Write ``dest`` (must not exist): the trimmed model as a TF Serving version taking the raw ids of the
+    period's vocabularies."""
     from serving.export import export_model
 
     sizes = {k: period_meta["num_" + k] for k in ("users", "items", "categories")}
@@ -113,8 +119,9 @@ def export_serving(model: tf.keras.Model, period_meta: dict, period_dir: str, de
     fs.makedirs(parent)
     staging = tempfile.mkdtemp(prefix=".tmp-export-", dir=None if remote else parent)
     try:
-        version = export_model(trimmed(model, sizes), staging, name, version=1, item_categories=table)
-        fs.copy_tree(fs.join(period_dir, S.VOCAB_DIR), fs.join(version, VOCAB_ASSETS))
+        version = export_model(
+            trimmed(model, sizes), staging, name, version=1, item_categories=table, vocabulary=vocabulary(period_dir)
+        )
         fs.publish_dir(version, dest)
     finally:
         fs.remove_tree(staging)

@@ -66,19 +66,20 @@ def add_parsers(sub) -> None:
         "predict",
         help="click probabilities from a served model (gRPC Predict)",
         description="Send (user, item, history) rows to TF Serving or asmg serve and print one JSON line per row. "
-        'Rows come from --user/--item/--hist or a JSON-lines file of {"user", "item", "hist"}.',
+        'Rows come from --user/--item/--hist or a JSON-lines file of {"user", "item", "hist"}. Ids are the data\'s '
+        "own raw ids (Online Retail: --user 17850 --item 85123A), never table rows.",
     )
     _add_model_selection(p)
     p.add_argument(
         "--signature",
-        choices=("serving_default", "predict_raw"),
+        choices=("serving_default", "predict_ids"),
         default="serving_default",
-        help="serving_default sends tf.Examples; predict_raw sends id tensors (models without categories)",
+        help="serving_default sends tf.Examples; predict_ids sends id tensors",
     )
-    p.add_argument("--input", help="JSON-lines file of rows ('-' for stdin)")
-    p.add_argument("--user", type=int)
-    p.add_argument("--item", help="item id, or comma-separated ids (one row each)")
-    p.add_argument("--hist", default="", help="history item ids, most recent first, comma-separated")
+    p.add_argument("--input", help="JSON-lines file of rows ('-' for stdin); ids are JSON strings or integers")
+    p.add_argument("--user", help="raw user id")
+    p.add_argument("--item", help="raw item id, or comma-separated ids (one row each)")
+    p.add_argument("--hist", default="", help="raw history item ids, most recent first, comma-separated")
     p.add_argument("--batch-size", type=positive_int, default=256, help="rows per request (default 256)")
     p.set_defaults(func=_serving("predict"))
 
@@ -86,27 +87,31 @@ def add_parsers(sub) -> None:
         "rank",
         help="top-k of candidate items for one user from a served model",
         description="Score candidate items for one user with the model's rank signature; prints a JSON list of "
-        '{"item", "score"}, best first.',
+        '{"item", "score"}, best first, with the raw item ids sent.',
     )
     _add_model_selection(p)
-    p.add_argument("--user", type=int, required=True)
-    p.add_argument("--candidates", required=True, help="comma-separated candidate item ids")
-    p.add_argument("--hist", default="", help="history item ids, most recent first, comma-separated")
+    p.add_argument("--user", required=True, help="raw user id")
+    p.add_argument("--candidates", required=True, help="comma-separated raw candidate item ids")
+    p.add_argument("--hist", default="", help="raw history item ids, most recent first, comma-separated")
     p.add_argument("-k", "--k", type=positive_int, default=10, help="how many to return (default 10)")
     p.set_defaults(func=_serving("rank"))
 
     p = sub.add_parser(
         "export",
         help="export trained weights as a TF Serving SavedModel version",
-        description="Write <base-dir>/<name>/<version>/ (serving_default, predict_raw, rank, classify, regress "
-        "signatures, warm-up requests), atomically.",
+        description="Write <base-dir>/<name>/<version>/ (serving_default, predict_ids, rank, classify, regress "
+        "signatures taking raw ids, the id vocabularies in assets/, warm-up requests), atomically. The vocabulary is "
+        "found beside the weights (asmg bench's cache, a pipeline model) or given by --periods / --vocab.",
     )
     p.add_argument("--weights", required=True, help="weights .npz (name -> array), e.g. an IU weights_XXX.npz")
     p.add_argument("--model-config", metavar="FILE",
                    help='the ranker\'s description {"model": name, "config": {...}} (default: model.json beside '
                    "the weights, as asmg bench writes it)")  # fmt: skip
     add_ranker_args(p)  # without --model-config: --model, sizes read off the weights' id tables
-    p.add_argument("--periods", help="PeriodSet folder, for the item -> categories table of models with categories")
+    p.add_argument("--periods", help="PeriodSet folder the weights were trained on: its raw-id vocabulary and item -> "
+                   "categories table (default: the bench cache holding the weights)")  # fmt: skip
+    p.add_argument("--vocab", metavar="DIR", help="folder of users.txt and items.txt (line n: the raw id of row n), "
+                   "e.g. a pipeline state's vocab/")  # fmt: skip
     p.add_argument("--base-dir", required=True, help="models folder; TF Serving's base_path is <base-dir>/<name>")
     p.add_argument("--name", default="asmg", help="model name (default: asmg)")
     p.add_argument("--version", type=int, help="version number (default: Unix time, above existing ones)")

@@ -4,9 +4,12 @@ Every call carries a deadline (``timeout_s``); model version or label is chosen 
 inputs are split into batches of ``max_batch_size`` rows sent concurrently (``Predict.future``, at most
 ``max_in_flight`` at once) and put back in order. Failures raise ``serving.errors`` types that say what to do.
 
+Ids are the data's own raw ids, strings or integers (sent as their text), never table rows::
+
     with ServingClient("127.0.0.1:8500", "asmg", label="stable") as client:
-        p = client.predict_examples([{"user": 3, "item": 7, "hist": [5, 2]}])   # click probabilities
-        top = client.rank(user=3, hist=[5, 2], candidates=[7, 8, 9], k=2)     # [(item, score), ...]
+        p = client.predict_examples([{"user": "17850", "item": "85123A", "hist": ["71053", "84406B"]}])
+        top = client.rank(user="17850", hist=["71053"], candidates=["85123A", "22423", "47566"], k=2)
+        # [("85123A", 0.93), ...]: the candidates' ids as given, best first
 """
 
 from __future__ import annotations
@@ -38,25 +41,46 @@ from serving.model_config import ModelEntry, to_proto
 STATE_NAMES = {v: k for k, v in get_model_status_pb2.ModelVersionStatus.State.items()}
 
 
-def _ids(name: str, value, ndim: int) -> np.ndarray:
-    array = np.asarray(value)
-    if array.size == 0 and array.dtype == np.float64:  # an empty list
-        array = array.astype(np.int64)
-    if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
-        raise BadInputError(f"{name} must hold integer ids, got dtype {array.dtype}")
-    if array.ndim != ndim:
-        raise BadInputError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
-    return array.astype(np.int64)
+def _id_array(name: str, values, ndim: int, allow_empty: bool = False) -> np.ndarray:
+    """Raw ids (str, bytes or int; nested lists for ``ndim`` 2) -> an object array of their bytes on the wire
+    (``allow_empty``: padding past a history's length may be "")."""
+
+    def convert(value, where: str):
+        try:
+            out = S.id_bytes(value)
+        except TypeError as e:
+            raise BadInputError(f"{where}: {e}") from None
+        if not out and not allow_empty:
+            raise BadInputError(f"{where}: empty id")
+        return out
+
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise BadInputError(f"{name} must be a list of ids, got {type(values).__name__}")
+    if ndim == 1:
+        return np.array([convert(v, f"{name}[{i}]") for i, v in enumerate(values)], dtype=object).reshape(-1)
+    rows = [_id_array(f"{name}[{i}]", row, 1, allow_empty) for i, row in enumerate(values)]
+    widths = {len(r) for r in rows}
+    if len(widths) > 1:
+        raise BadInputError(f"{name} rows must have one length, got {sorted(widths)}")
+    return np.array([list(r) for r in rows], dtype=object).reshape(len(rows), widths.pop() if rows else 0)
 
 
-def pad_histories(hist: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Ragged histories (most recent first) -> (``[N, max(1, L)]`` zero-padded ids, ``[N]`` lengths)."""
-    rows = [_ids(f"hist[{i}]", h, 1) for i, h in enumerate(hist)]
+def pad_histories(hist: Sequence[Sequence]) -> tuple[np.ndarray, np.ndarray]:
+    """Ragged histories of raw ids (most recent first) -> (``[N, max(1, L)]`` ids padded with ``b""``, ``[N]``
+    lengths)."""
+    rows = [_id_array(f"hist[{i}]", h, 1) for i, h in enumerate(hist)]
     lengths = np.array([len(r) for r in rows], np.int64)
-    out = np.zeros([len(rows), max([1, *lengths.tolist()])], np.int64)
+    out = np.full([len(rows), max([1, *lengths.tolist()])], b"", dtype=object)
     for i, r in enumerate(rows):
         out[i, : len(r)] = r
     return out, lengths
+
+
+def _lengths(name: str, value) -> np.ndarray:
+    array = np.asarray(value)
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise BadInputError(f"{name} must be a list of integers, got {array.dtype} {array.shape}")
+    return array.astype(np.int64)
 
 
 def _serialize(rows: Sequence) -> list[bytes]:
@@ -68,10 +92,13 @@ def _serialize(rows: Sequence) -> list[bytes]:
             out.append(row.SerializeToString())
         elif isinstance(row, dict):
             try:
+                ids = [row[S.USER], row[S.ITEM], *row.get(S.HIST, ())]
+                if any(S.id_bytes(v) == b"" for v in ids):
+                    raise ValueError("empty id")
                 out.append(S.make_example(row[S.USER], row[S.ITEM], row.get(S.HIST, ())).SerializeToString())
             except (KeyError, TypeError, ValueError) as e:
                 raise BadInputError(
-                    f"row {i}: needs integer 'user', 'item' and an optional 'hist' list ({e})"
+                    f"row {i}: needs 'user' and 'item' ids (strings or integers) and an optional 'hist' list ({e})"
                 ) from None
         else:
             raise BadInputError(
@@ -223,67 +250,60 @@ class ServingClient:
             {S.EXAMPLES: serialized}, S.DEFAULT_SIGNATURE, S.PROBABILITY, version, label, timeout_s
         )
 
-    def predict_raw(
+    def predict_ids(
         self,
-        user,
-        item,
-        hist,
-        hist_len=None,
+        user: Sequence,
+        item: Sequence,
+        hist: Sequence,
+        hist_len: Sequence[int] | None = None,
         *,
-        item_cats=None,
-        hist_cats=None,
         version=None,
         label=None,
         timeout_s: float | None = None,
     ) -> np.ndarray:
-        """Click probabilities ``[N]`` via ``predict_raw``. ``hist`` is ``[N, L]`` with ``hist_len``, or a list of
-        ragged histories (padded here). Models with categories also need ``item_cats`` [N, C] and ``hist_cats``
-        [N, L, C] (-1 padded); ``predict_examples`` looks categories up on the server instead."""
-        user, item = _ids("user", user, 1), _ids("item", item, 1)
+        """Click probabilities ``[N]`` via ``predict_ids``: raw ids (strings or integers); ``hist`` is ``[N, L]``
+        with ``hist_len``, or a list of ragged histories (padded here). Item categories are looked up on the
+        server."""
+        user, item = _id_array("user", user, 1), _id_array("item", item, 1)
         if hist_len is None:
             hist, hist_len = pad_histories(hist)
         else:
-            hist, hist_len = _ids("hist", hist, 2), _ids("hist_len", hist_len, 1)
+            hist, hist_len = _id_array("hist", hist, 2, allow_empty=True), _lengths("hist_len", hist_len)
         columns = {S.USER: user, S.ITEM: item, S.HIST: hist, S.HIST_LEN: hist_len}
-        if (item_cats is None) != (hist_cats is None):
-            raise BadInputError("give both item_cats and hist_cats, or neither")
-        if item_cats is not None:
-            columns[S.ITEM_CATS], columns[S.HIST_CATS] = (
-                _ids("item_cats", item_cats, 2),
-                _ids("hist_cats", hist_cats, 3),
-            )
         sizes = {k: len(v) for k, v in columns.items()}
         if len(set(sizes.values())) != 1:
             raise BadInputError(f"every input needs the same number of rows, got {sizes}")
-        return self._predict_rows(columns, S.RAW_SIGNATURE, S.PROBABILITY, version, label, timeout_s)
+        return self._predict_rows(columns, S.IDS_SIGNATURE, S.PROBABILITY, version, label, timeout_s)
 
     def rank(
         self,
-        user: int,
-        candidates: Sequence[int],
-        hist: Sequence[int] = (),
+        user,
+        candidates: Sequence,
+        hist: Sequence = (),
         k: int = 10,
         *,
         version=None,
         label=None,
         timeout_s: float | None = None,
-    ) -> list[tuple[int, float]]:
-        """The top ``k`` of ``candidates`` for ``user`` (history most recent first): ``[(item, probability)]``."""
+    ) -> list[tuple]:
+        """The top ``k`` of ``candidates`` for ``user`` (raw ids; history most recent first):
+        ``[(item, probability)]``, each item as given in ``candidates``."""
         if k < 1:
             raise BadInputError(f"k must be >= 1, got {k}")
-        cands = _ids("candidates", candidates, 1)
+        cands = _id_array("candidates", candidates, 1)
         if cands.size == 0:
             raise BadInputError("candidates is empty")
+        given = dict(zip(cands.tolist(), candidates))
         padded, length = pad_histories([hist])
         inputs = {
-            S.USER: _ids("user", [user], 1),
+            S.USER: _id_array("user", [user], 1),
             S.HIST: padded,
             S.HIST_LEN: length,
             S.CANDIDATES: cands[None, :],
             S.K: np.array([k], np.int64),
         }
         out = self.predict(inputs, S.RANK_SIGNATURE, version=version, label=label, timeout_s=timeout_s)
-        return [(int(i), float(s)) for i, s in zip(out[S.ITEM_IDS][0], out[S.SCORES][0])]
+        return [(given.get(i, i), float(s)) for i, s in zip(out[S.ITEM_IDS][0].tolist(), out[S.SCORES][0])]
 
     # -- Classify / Regress ------------------------------------------------------------------------------------------
     def _input(self, rows: Sequence) -> input_pb2.Input:

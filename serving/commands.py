@@ -12,11 +12,12 @@ from asmg_tf.storage_errors import out_of_space
 from serving.errors import BadInputError, ServingError
 
 
-def _ids(text: str, what: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise BadInputError(f"{what} must be comma-separated integer ids, got {text!r}") from None
+def _ids(text: str, what: str) -> list[str]:
+    """Comma-separated raw ids (text as given, surrounding spaces removed)."""
+    ids = [x.strip() for x in text.split(",")]
+    if text.strip() and not all(ids):
+        raise BadInputError(f"{what} holds an empty id: {text!r}")
+    return [x for x in ids if x]
 
 
 def _fail(command: str, error: Exception) -> int:
@@ -111,7 +112,7 @@ def predict(args) -> int:
                 for i, r in enumerate(rows):
                     if not isinstance(r, dict) or "user" not in r or "item" not in r:
                         raise BadInputError(f"row {i}: needs 'user' and 'item'")
-                probs = client.predict_raw(
+                probs = client.predict_ids(
                     [r["user"] for r in rows], [r["item"] for r in rows], [r.get("hist", []) for r in rows]
                 )
     except (ValueError, ServingError, OSError) as e:  # ValueError: BadInputError, or a bad --batch-size/--timeout
@@ -151,6 +152,34 @@ def _description(args, weights: dict) -> dict:
     return probe
 
 
+def _find_periods(weights_path: str) -> str | None:
+    """The bench cache's PeriodSet folder of IU weights ``<data>/train-<key>/iu/weights_XXX.npz`` (None elsewhere)."""
+    data_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(weights_path))))
+    periods = os.path.join(data_dir, "periods")
+    return periods if os.path.isfile(os.path.join(periods, "meta.json")) else None
+
+
+def _find_vocabulary(args, periods):
+    """The raw-id vocabulary of ``--weights``: ``--vocab``, else the period set's (``--periods`` or the bench cache
+    holding the weights), else the pipeline model's own SavedModel (``<uri>/asmg/weights.npz`` ->
+    ``<uri>/Format-Serving/assets/``)."""
+    from asmg_tf.data.vocab import IdVocabulary
+
+    if args.vocab:
+        return IdVocabulary.read(args.vocab)
+    if periods is not None:
+        return periods.id_vocabulary()
+    uri = os.path.dirname(os.path.dirname(os.path.abspath(args.weights)))
+    assets = os.path.join(uri, "Format-Serving", "assets")
+    if os.path.isfile(os.path.join(assets, "users.txt")):
+        return IdVocabulary.read(assets)
+    raise ValueError(
+        f"cannot find the raw-id vocabulary of {args.weights} (the raw user and item id of each table row, which the "
+        "served signatures look ids up in): it is neither in an asmg bench cache nor a pipeline model. Pass --periods "
+        "(the PeriodSet the weights were trained on) or --vocab DIR (users.txt and items.txt, one raw id a line)"
+    )
+
+
 def export(args) -> int:
     from asmg_tf.models.registry import import_model_module
     from asmg_tf.models.weights import load_weights_npz
@@ -162,11 +191,14 @@ def export(args) -> int:
             import_model_module(args.model_module)
         weights = load_weights_npz(args.weights)
         model = model_from_weights(weights, _description(args, weights))
-        categories = None
-        if args.periods:
+        periods = None
+        periods_dir = args.periods or (None if args.vocab else _find_periods(args.weights))
+        if periods_dir:
             from asmg_tf.data.periods import PeriodSet
 
-            categories = PeriodSet.load(args.periods).item_categories
+            periods = PeriodSet.load(periods_dir)
+        vocabulary = _find_vocabulary(args, periods)
+        categories = periods.item_categories if periods is not None else None
         if model.has_categories and categories is None:
             raise ValueError("the weights have a category table: pass --periods (the PeriodSet they were trained on)")
         path = export_model(
@@ -175,6 +207,7 @@ def export(args) -> int:
             args.name,
             args.version,
             categories if model.has_categories else None,
+            vocabulary=vocabulary,
             warmup=not args.no_warmup,
         )
         if args.config_out:

@@ -2,7 +2,7 @@
 
 Stable entry point for the TFX pipeline and the CLI::
 
-    export_model(model, base_dir, name, version=None, item_categories=None) -> str   # the version directory
+    export_model(model, base_dir, name, version=None, item_categories=None, *, vocabulary) -> str   # version dir
 
 The version is written into a hidden temporary folder beside it (``.tmp-*``, a name TF Serving and ``asmg serve``
 ignore) and renamed into place once complete, so a half-written version never appears as a numeric directory; one
@@ -10,8 +10,10 @@ exporter at a time holds the model folder's lock (``asmg_tf.locking``: ``.asmg.l
 
 What is written: a SavedModel whose MetaGraph is tagged ``serve`` with the signatures of ``serving.schema`` (traced
 by ``serving.signatures`` around an out-of-vocabulary-extended copy of the model; classify/regress carry TF
-Serving's method names), ``variables/``, the warm-up records in ``assets.extra/tf_serving_warmup_requests`` and
-``assets.extra/asmg_export.json`` (sizes, config, the OOV rule). Only variables are tracked, not the Keras object.
+Serving's method names), ``variables/``, the raw-id vocabularies in ``assets/users.txt`` and ``assets/items.txt``
+(the graph's lookup tables read them when the version loads), the warm-up records in
+``assets.extra/tf_serving_warmup_requests`` and ``assets.extra/asmg_export.json`` (sizes, id spaces, config, the
+OOV rule). Only variables and lookup tables are tracked, not the Keras object.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from asmg_tf.data.vocab import SPACES, IdVocabulary
 from asmg_tf.locking import exclusive
 from asmg_tf.models.contract import check_ranker
 from asmg_tf.models.ranker import SIZE_KEYS, RankerContractError
 from asmg_tf.models.registry import describe, from_description, ranker_name
 from asmg_tf.models.weights import get_weights, named_trainable_variables, set_weights
 from serving import schema as S
+from serving.id_lookup import IdLookup
 from serving.signatures import ServingFunctions
 from serving.warmup import warmup_logs, write_warmup
 
@@ -70,6 +74,42 @@ def oov_extended_weights(
     return out
 
 
+def trimmed(model: tf.keras.Model, sizes: dict[str, int]) -> tf.keras.Model:
+    """``model`` itself, or a copy holding only the first ``sizes[space]`` rows of each id table named in ``sizes``
+    (rows past them are capacity no id maps to, e.g. the pipeline's headroom)."""
+    config = model.get_config()
+    wanted = {space: n for space, n in sizes.items() if config.get(SIZE_KEYS[space]) != n}
+    if not wanted:
+        return model
+    weights = get_weights(model)
+    for key, space in model.id_tables().items():
+        if space in wanted:
+            weights[key] = weights[key][: wanted[space]]
+    config.update({SIZE_KEYS[space]: n for space, n in wanted.items()})
+    copy = from_description({"model": ranker_name(model), "config": config})
+    copy(copy.example_features())
+    set_weights(copy, weights)
+    return copy
+
+
+def _check_vocabulary(model, vocabulary: IdVocabulary) -> dict[str, int]:
+    """The table sizes the vocabulary gives; a ``ValueError`` when it names more ids than the model has rows."""
+    if not isinstance(vocabulary, IdVocabulary):
+        raise TypeError(
+            "vocabulary must be an asmg_tf.data.vocab.IdVocabulary (the raw id of every user and item row), e.g. "
+            f"PeriodSet.id_vocabulary(); got {type(vocabulary).__name__}"
+        )
+    sizes = vocabulary.sizes()
+    rows = {"users": model.num_users, "items": model.num_items}
+    for space in SPACES:
+        if sizes[space] > rows[space]:
+            raise ValueError(
+                f"the vocabulary names {sizes[space]} {space} but the model's table has {rows[space]} rows: "
+                "it belongs to another model (or the model to older data)"
+            )
+    return sizes
+
+
 def _check_inputs(model, item_categories: np.ndarray | None) -> np.ndarray | None:
     check_ranker(model)  # registered, sizes in its config, built, id tables declared, logits [B]
     if model.has_categories:
@@ -98,6 +138,7 @@ def export_model(
     version: int | None = None,
     item_categories: np.ndarray | None = None,
     *,
+    vocabulary: IdVocabulary,
     warmup: bool = True,
 ) -> str:
     """Write ``model`` as version ``version`` of model ``name`` under ``base_dir``; return the version directory.
@@ -110,23 +151,31 @@ def export_model(
         version: a positive integer, or None for ``next_version`` (Unix seconds, and above every existing one).
         item_categories: the item -> categories table (int ``[num_items, C]``, -1 padded) when the model has
             categories, else None.
-        warmup: write ``assets.extra/tf_serving_warmup_requests``.
+        vocabulary: the raw id of every user and item row (``PeriodSet.id_vocabulary()``, the pipeline's
+            vocabularies): the served signatures take these ids. Table rows past the vocabulary (capacity) are
+            dropped.
+        warmup: write ``assets.extra/tf_serving_warmup_requests`` (requests with raw ids).
 
     Raises:
         FileExistsError: the version already exists (a served version is never overwritten).
         ValueError / TypeError: bad arguments, with what to do; ``RankerContractError`` (a TypeError): the
             model breaks the ranker contract (the message names what).
     """
+    model = trimmed(model, _check_vocabulary(model, vocabulary))
+    if item_categories is not None and model.has_categories:
+        item_categories = np.asarray(item_categories)[: model.num_items]
     table = _check_inputs(model, item_categories)
     if not name or os.sep in name or name.startswith("."):
         raise ValueError(f"model name must be a non-hidden single path component, got {name!r}")
     model_dir = os.path.join(os.path.abspath(base_dir), name)
     # one exporter per model base path; staging folders of killed exporters are swept under the lock
     with exclusive(model_dir, sweep=True):
-        return _export_locked(model, table, model_dir, name, version, warmup)
+        return _export_locked(model, table, vocabulary, model_dir, name, version, warmup)
 
 
-def _export_locked(model, table, model_dir: str, name: str, version: int | None, warmup: bool) -> str:
+def _export_locked(
+    model, table, vocabulary: IdVocabulary, model_dir: str, name: str, version: int | None, warmup: bool
+) -> str:
     version = next_version(model_dir) if version is None else int(version)
     if not 0 < version <= _MAX_VERSION:
         raise ValueError(f"version must be a positive int64, got {version}")
@@ -136,10 +185,12 @@ def _export_locked(model, table, model_dir: str, name: str, version: int | None,
     staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
     try:
         tmp = os.path.join(staging, "version")
-        _write_saved_model(model, table, tmp)
+        vocab_dir = os.path.join(staging, "vocab")  # tf.saved_model.save copies the files into <version>/assets/
+        vocabulary.write(vocab_dir)
+        _write_saved_model(model, table, vocabulary, vocab_dir, tmp)
         if warmup:
-            write_warmup(tmp, warmup_logs(name, model.has_categories))
-        _write_export_info(model, table, os.path.join(tmp, "assets.extra", "asmg_export.json"))
+            write_warmup(tmp, warmup_logs(name, vocabulary))
+        _write_export_info(model, table, vocabulary, os.path.join(tmp, "assets.extra", "asmg_export.json"))
         if os.path.exists(final):
             raise FileExistsError(f"{final} appeared while exporting: another exporter chose the same version")
         os.rename(tmp, final)
@@ -154,7 +205,9 @@ def _serving_sizes(model: tf.keras.Model) -> dict[str, int]:
     return {space: config[key] + 1 for space, key in SIZE_KEYS.items() if config[key]}
 
 
-def _write_saved_model(model: tf.keras.Model, table: np.ndarray | None, path: str) -> None:
+def _write_saved_model(
+    model: tf.keras.Model, table: np.ndarray | None, vocabulary: IdVocabulary, vocab_dir: str, path: str
+) -> None:
     """Trace the signatures around an OOV-extended copy of ``model`` and save them with tag ``serve``."""
     serving_model = from_description(describe(model), _serving_sizes(model))
     serving_model(serving_model.example_features())
@@ -165,13 +218,17 @@ def _write_saved_model(model: tf.keras.Model, table: np.ndarray | None, path: st
     if table is not None:
         padded = np.concatenate([table, np.full([1, table.shape[1]], -1, np.int32)])
         table_var = tf.Variable(padded, trainable=False, name="item_categories")
-    signatures = ServingFunctions(
-        serving_model, model.num_users, model.num_items, model.num_categories, table_var
-    ).signatures()
-    # Track only the variables: saving the Keras object itself would add its own traced functions and metadata,
-    # which TF Serving never reads (and tfrs models are known to trip on, recommenders#131).
+    lookups = {
+        space: IdLookup(space, os.path.join(vocab_dir, f"{space}.txt"), n, vocabulary.integer(space))
+        for space, n in vocabulary.sizes().items()
+    }
+    signatures = ServingFunctions(serving_model, lookups["users"], lookups["items"], table_var).signatures()
+    # Track only the variables and the lookups (their tables and vocabulary assets): saving the Keras object itself
+    # would add its own traced functions and metadata, which TF Serving never reads (and tfrs models are known to
+    # trip on, recommenders#131).
     root = tf.Module()
     root.serving_variables = list(serving_model.variables) + ([table_var] if table_var is not None else [])
+    root.id_lookups = list(lookups.values())
     tf.saved_model.save(root, path, signatures=signatures)
     set_method_names(path, {S.CLASSIFY_SIGNATURE: S.CLASSIFY_METHOD, S.REGRESS_SIGNATURE: S.REGRESS_METHOD})
 
@@ -201,9 +258,9 @@ def set_method_names(path: str, methods: dict[str, str]) -> None:
         fingerprinting_utils.write_fingerprint(path)
 
 
-def _write_export_info(model: tf.keras.Model, table: np.ndarray | None, path: str) -> None:
+def _write_export_info(model: tf.keras.Model, table: np.ndarray | None, vocabulary: IdVocabulary, path: str) -> None:
     info = {
-        "format": "asmg-serving/1",
+        "format": "asmg-serving/2",
         "model": ranker_name(model),
         "model_class": type(model).__name__,
         "config": model.get_config(),
@@ -213,7 +270,11 @@ def _write_export_info(model: tf.keras.Model, table: np.ndarray | None, path: st
         "categories_per_item": 0 if table is None else int(table.shape[1]),
         "signatures": list(S.SIGNATURES),
         "max_hist": S.MAX_HIST,
-        "oov": "ids outside [0, n) use an appended row n = mean of the n trained rows; category -1 is padding",
+        "ids": {
+            space: {"vocabulary": f"assets/{space}.txt", "size": n, "integer": vocabulary.integer(space)}
+            for space, n in vocabulary.sizes().items()
+        },
+        "oov": "raw ids the vocabulary does not hold use an appended row n = mean of the n trained rows",
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     os.makedirs(os.path.dirname(path), exist_ok=True)

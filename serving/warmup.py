@@ -2,7 +2,8 @@
 
 TF Serving replays these ``PredictionLog`` records after loading a version and before marking it AVAILABLE, so the
 first real requests do not pay for lazy initialisation (serving#385). One record per signature and RPC kind, with
-in-vocabulary (0) and out-of-vocabulary (-1) ids so both branches run.
+raw ids as clients send them: the vocabulary's first user and item, and ids it does not hold (the OOV row), so both
+branches run.
 """
 
 from __future__ import annotations
@@ -20,12 +21,25 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from asmg_tf.data.vocab import IdVocabulary
 from serving import schema as S
 
 
-def warmup_logs(model_name: str, has_categories: bool) -> list[prediction_log_pb2.PredictionLog]:
-    """The warm-up records for a model (with or without the category inputs on ``predict_raw``)."""
-    rows = [{S.USER: 0, S.ITEM: 0, S.HIST: [0, 0]}, {S.USER: -1, S.ITEM: -1, S.HIST: []}]
+def unseen_id(ids: tuple[str, ...], integer: bool) -> str:
+    """An id of the right kind that ``ids`` does not hold (an integer one in an integer space)."""
+    known = set(ids)
+    n = -1 if integer else 0
+    while (candidate := str(n) if integer else f"asmg-warmup-unseen-{n}") in known:
+        n = n - 1 if integer else n + 1
+    return candidate
+
+
+def warmup_logs(model_name: str, vocabulary: IdVocabulary) -> list[prediction_log_pb2.PredictionLog]:
+    """The warm-up records for a model whose rows have the raw ids of ``vocabulary``."""
+    user, item = vocabulary.users[0], vocabulary.items[0]
+    new_user = unseen_id(vocabulary.users, vocabulary.integer("users"))
+    new_item = unseen_id(vocabulary.items, vocabulary.integer("items"))
+    rows = [{S.USER: user, S.ITEM: item, S.HIST: [item, item]}, {S.USER: new_user, S.ITEM: new_item, S.HIST: []}]
     serialized = S.serialize_examples(rows)
     examples = [tf.train.Example.FromString(b) for b in serialized]
 
@@ -38,28 +52,25 @@ def warmup_logs(model_name: str, has_categories: bool) -> list[prediction_log_pb
             request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
         return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
 
-    ids = np.array([0, -1], np.int64)
-    raw = {
-        S.USER: ids,
-        S.ITEM: ids,
-        S.HIST: np.zeros([2, S.MAX_HIST], np.int64),
+    text = lambda values: np.array([S.id_bytes(v) for v in values], object)  # noqa: E731
+    tensors = {
+        S.USER: text([user, new_user]),
+        S.ITEM: text([item, new_item]),
+        S.HIST: np.array([[S.id_bytes(item)] * S.MAX_HIST] * 2, object),
         S.HIST_LEN: np.array([2, 0], np.int64),
     }
-    if has_categories:
-        raw[S.ITEM_CATS] = np.full([2, 1], -1, np.int64)
-        raw[S.HIST_CATS] = np.full([2, S.MAX_HIST, 1], -1, np.int64)
     rank = {
-        S.USER: ids[:1],
-        S.HIST: np.zeros([1, S.MAX_HIST], np.int64),
+        S.USER: text([user]),
+        S.HIST: np.array([[S.id_bytes(item)] * S.MAX_HIST], object),
         S.HIST_LEN: np.array([1], np.int64),
-        S.CANDIDATES: np.array([[0, -1]], np.int64),
+        S.CANDIDATES: np.array([[S.id_bytes(item), S.id_bytes(new_item)]], object),
         S.K: np.array([2], np.int64),
     }
     input_proto = input_pb2.Input(example_list=input_pb2.ExampleList(examples=examples))
     return [
         predict(S.DEFAULT_SIGNATURE, {S.EXAMPLES: np.array(serialized[:1], object)}),
         predict(S.DEFAULT_SIGNATURE, {S.EXAMPLES: np.array(serialized, object)}),
-        predict(S.RAW_SIGNATURE, raw),
+        predict(S.IDS_SIGNATURE, tensors),
         predict(S.RANK_SIGNATURE, rank),
         prediction_log_pb2.PredictionLog(
             classify_log=prediction_log_pb2.ClassifyLog(

@@ -6,10 +6,30 @@ import numpy as np
 import tensorflow as tf
 
 import serving  # noqa: F401  (legacy Keras first)
+from asmg_tf.data.vocab import IdVocabulary
 from asmg_tf.models import EmbeddingMLPRanker
 from asmg_tf.models.weights import get_weights, set_weights
 
 NUM_USERS, NUM_ITEMS, NUM_CATEGORIES = 7, 11, 4
+#: raw ids of the tiny tables: integer users that are *not* their rows (raw "3" is row 1, raw "0" row 2, and row 3 is
+#: raw "7"), string items like Online Retail's stock codes
+VOCAB = IdVocabulary(
+    ["10", "3", "0", "7", "1", "42", "5"],
+    ["85123A", "71053", "84406B", "84029G", "22752", "21730", "22633", "22632", "84879", "22745", "POST1"],
+)
+
+
+def raw_users(rows) -> list[str]:
+    return [VOCAB.users[r] for r in rows]
+
+
+def raw_items(rows) -> list[str]:
+    return [VOCAB.items[r] for r in rows]
+
+
+def raw_rows(rows) -> list[dict]:
+    """``[(user row, item row, [hist rows])]`` -> client rows of raw ids."""
+    return [{"user": VOCAB.users[u], "item": VOCAB.items[i], "hist": raw_items(h)} for u, i, h in rows]
 
 
 def tiny_model(categories: bool = True, seed: int = 1) -> tuple[EmbeddingMLPRanker, np.ndarray | None]:

@@ -417,6 +417,7 @@ def test_test_then_train_scores_the_previous_models_on_the_new_span(chain):
         S.read_item_categories(os.path.join(chain["examples"][5].uri, S.PERIOD_DIR)), meta["capacity"]["items"], True
     )
     data = read_period(S.split_files(chain["examples"][5].uri, "period"))
+    vocab = model_io.vocabulary(os.path.join(chain["examples"][5].uri, S.PERIOD_DIR))  # span 5's raw ids
     from asmg_tf.models.presets import TrainConfig
 
     desc = model_io.description(model_io.read_info(chain["model"][4].uri))
@@ -430,15 +431,21 @@ def test_test_then_train_scores_the_previous_models_on_the_new_span(chain):
     # served = the pushed SavedModel (span 4's IU, trimmed to the ids known then) through serving_default
     pushed = chain["pushed"][4].get_string_custom_property("pushed_destination")
     assert pushed == str(chain["root"] / "serving" / "4")
-    scored = score_version(pushed, data)
+    scored = score_version(pushed, data, vocab)
     assert m5["served"] == {"auc": scored["auc"], "logloss": scored["logloss"]}
+    # the pushed version takes raw ids: its assets hold span 4's vocabularies, a prefix of span 5's (append-only)
+    served_vocab = model_io.vocabulary(os.path.join(chain["examples"][4].uri, S.PERIOD_DIR))
+    for space in ("users", "items"):
+        with open(os.path.join(pushed, "assets", f"{space}.txt")) as f:
+            assert f.read().split("\n")[:-1] == list(served_vocab.ids(space))
+        assert vocab.ids(space)[: len(served_vocab.ids(space))] == served_vocab.ids(space)
     assert m5["served_full"] == m5["iu"] and m5["served_version"] == 4
     # span 5 brings ids span 4 never saw: those samples are answered from the OOV row, so the metrics differ
     cold = np.mean((data.user >= scored["num_users"]) | (data.item >= scored["num_items"]))
     assert m5["cold_start_share"] == pytest.approx(cold) and cold > 0
     # like for like: each candidate's own SavedModel scored the same way (span 4 pushed IU, so served == iu_served)
     assert m5["iu_served"] == m5["served"]
-    generated4 = score_version(model_io.serving_dir(chain["generated"][4].uri), data)
+    generated4 = score_version(model_io.serving_dir(chain["generated"][4].uri), data, vocab)
     assert m5["generated_served"] == {"auc": generated4["auc"], "logloss": generated4["logloss"]}
     assert m5["served"]["auc"] != pytest.approx(m5["iu"]["auc"], abs=1e-7)
     # known ids only (user, item and every history item): the SavedModel and the full-capacity model agree
@@ -446,7 +453,7 @@ def test_test_then_train_scores_the_previous_models_on_the_new_span(chain):
     known_hist = np.all((data.hist < scored["num_items"]) | ~in_hist, axis=1)
     known = data.take((data.user < scored["num_users"]) & (data.item < scored["num_items"]) & known_hist)
     assert 10 < len(known) < len(data)
-    assert score_version(pushed, known)["auc"] == pytest.approx(evaluate(iu4, known, table)["auc"], abs=1e-6)
+    assert score_version(pushed, known, vocab)["auc"] == pytest.approx(evaluate(iu4, known, table)["auc"], abs=1e-6)
 
 
 def test_gate_blesses_only_what_the_scored_spans_support(chain):
@@ -501,6 +508,59 @@ def test_pusher_pushes_once_per_span_and_never_overwrites(chain, tmp_path):
         from pipeline.components.pusher.executor import push as push_fn
 
         push_fn(chain["model"][5].uri, serving, 5, {})
+
+
+def test_push_both_serves_the_two_models_under_stable_and_canary_labels(chain, tmp_path):
+    """A/B: the blessed choice is ``stable`` (and the latest version), the other model ``canary``; ``asmg serve``
+    loads the pusher's models.config and a client picks each by label, answering with that model's scores."""
+    from pipeline.components.pusher.executor import Executor as Pusher
+    from serving.client import ServingClient
+    from serving.server import LocalServer
+
+    serving = str(tmp_path / "serving" / "asmg")
+    b = _artifact(standard_artifacts.ModelBlessing, tmp_path / "blessing", blessed=1)
+    b.set_string_custom_property("current_model", chain["generated"][5].uri)
+    b.set_string_custom_property("reason", "test")
+    out = _artifact(standard_artifacts.PushedModel, tmp_path / "pushed")
+    Pusher().Do(
+        {"model": [chain["model"][5]], "generated_model": [chain["generated"][5]], "model_blessing": [b]},
+        {"pushed_model": [out]},
+        {"serving_dir": serving, "push": "both"},
+    )
+    assert sorted(v for v in os.listdir(serving) if v.isdigit()) == ["10", "11"]
+    assert out.get_int_custom_property("pushed_version") == 11 and out.get_int_custom_property("canary_version") == 10
+    assert out.get_string_custom_property("canary_source") == "iu"
+    for version, source, label in ((11, "generated", "stable"), (10, "iu", "canary")):
+        info = json.load(open(os.path.join(serving, str(version), "assets.extra", "asmg_push.json")))
+        assert (info["source"], info["label"]) == (source, label)
+    vocab = model_io.vocabulary(os.path.join(chain["examples"][5].uri, S.PERIOD_DIR))
+    rows = [{"user": vocab.users[u], "item": vocab.items[i], "hist": []} for u, i in ((0, 1), (1, 2), (2, 0))]
+    server = LocalServer(config_file=os.path.join(serving, "models.config"), rest_port=None, poll_seconds=0)
+    try:
+        answers = {}
+        for label in ("stable", "canary", None):
+            with ServingClient(server.target, "asmg", label=label, timeout_s=30) as client:
+                answers[label] = client.predict_examples(rows)
+                if label is None:  # a client pinned to nothing sees every version
+                    assert {s["version"]: s["state"] for s in client.status()} == {10: "AVAILABLE", 11: "AVAILABLE"}
+    finally:
+        server.stop()
+    generated = score_rows(chain["generated"][5].uri, rows)
+    iu = score_rows(chain["model"][5].uri, rows)
+    np.testing.assert_allclose(answers["stable"], generated, atol=1e-6)
+    np.testing.assert_allclose(answers["canary"], iu, atol=1e-6)
+    np.testing.assert_allclose(answers[None], answers["stable"])  # no label: the latest, the stable one
+    assert np.abs(generated - iu).max() > 1e-6  # the two models really differ
+
+
+def score_rows(model_uri: str, rows: list[dict]) -> np.ndarray:
+    """Click probabilities of a Model artifact's own SavedModel for raw-id rows, in process."""
+    import tensorflow as tf
+
+    from serving import schema as Sch
+
+    fn = tf.saved_model.load(model_io.serving_dir(model_uri)).signatures[Sch.DEFAULT_SIGNATURE]
+    return fn(examples=tf.constant(Sch.serialize_examples(rows)))[Sch.PROBABILITY].numpy()
 
 
 def test_previous_span_strategy_picks_the_previous_span():

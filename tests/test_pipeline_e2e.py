@@ -169,7 +169,7 @@ def test_versions_pushed_per_period_as_the_gate_decided(run):
     for v in versions:
         d = os.path.join(serving, str(v))
         assert os.path.exists(os.path.join(d, "saved_model.pb"))
-        assert os.path.exists(os.path.join(d, "assets.extra", "asmg_vocab", "users.txt"))
+        assert os.path.exists(os.path.join(d, "assets", "users.txt"))  # the lookup's vocabulary, inside the version
         info = json.load(open(os.path.join(d, "assets.extra", "asmg_push.json")))
         decision = last["decisions"][str(v)]
         assert info["source"] == ("generated" if decision["blessed"] else "iu"), v

@@ -39,7 +39,7 @@ def spec(tmp_path_factory):
     cmd = [
         sys.executable, "-m", "pipeline.cli", "compile", "--output", str(out), "--image", IMAGE,
         "--pipeline-root", "/mnt/asmg/tfx", "--spans-root", "/mnt/asmg/spans", "--serving-dir", "/mnt/asmg/serving/asmg",
-        "--data-kind", "tmall", "--option", "asmg_plus.k=3",
+        "--data-kind", "tmall", "--option", "asmg_plus.k=3", "--push", "both",
     ]  # fmt: skip
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -63,6 +63,11 @@ def test_every_component_is_a_task_of_the_image(spec):
         if name in OUR_EXECUTORS:
             args = " ".join(container["args"])
             assert OUR_EXECUTORS[name] in args, args[:500]
+
+
+def test_the_push_mode_reaches_the_pusher(spec):
+    params = spec["root"]["dag"]["tasks"]["VersionedPusher"]["inputs"]["parameters"]
+    assert params["push"]["runtimeValue"]["constant"] == "both"
 
 
 def test_beam_workers_run_the_image(spec):

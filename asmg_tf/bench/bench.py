@@ -66,14 +66,28 @@ def load_periods(spec: BenchSpec, cache_root: str, log=print) -> tuple[PeriodSet
     name = os.path.basename(os.path.normpath(spec.data)) if spec.data else "synthetic"
     ddir = os.path.join(cache_root, f"{name}-{key}")
     pdir = os.path.join(ddir, "periods")
-    if os.path.exists(os.path.join(pdir, "meta.json")):
+    cached = _cached_periods(pdir)
+    if cached is not None:
         log(f"periods: cached in {pdir}")
-        return PeriodSet.load(pdir), ddir, 0.0
+        return cached, ddir, 0.0
     with exclusive(ddir, sweep=True):  # one builder per cache entry; a waiter then finds it built
+        cached = _cached_periods(pdir)
+        if cached is not None:
+            return cached, ddir, 0.0
         if os.path.exists(os.path.join(pdir, "meta.json")):
-            return PeriodSet.load(pdir), ddir, 0.0
+            # preprocessing is deterministic: the rebuilt arrays are the cached ones, so the pretrained model and IU
+            # chain cached beside them stay valid
+            log(f"periods: the cache in {pdir} keeps no raw-id vocabulary (an older asmg wrote it): rebuilding it")
         periods, seconds = _build_periods(spec, pdir, log)
         return periods, ddir, seconds
+
+
+def _cached_periods(pdir: str) -> PeriodSet | None:
+    """The cached set, if there is one with its raw-id vocabulary (exports need it)."""
+    if not os.path.exists(os.path.join(pdir, "meta.json")):
+        return None
+    periods = PeriodSet.load(pdir)
+    return periods if periods.vocabulary is not None else None
 
 
 def _build_periods(spec: BenchSpec, pdir: str, log) -> tuple[PeriodSet, float]:

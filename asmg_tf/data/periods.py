@@ -16,10 +16,12 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from asmg_tf.data.vocab import IdVocabulary, id_text
 from asmg_tf.npz_rows import memmap_npz
 
 HIST_LEN = 30
 _ARRAYS = ("user", "item", "hist", "hist_len", "label", "timestamp")
+VOCAB_DIR = "vocab"  # of a saved set: users.txt / items.txt (asmg_tf.data.vocab)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,8 +107,18 @@ class PeriodSet:
     item_categories: np.ndarray | None = None  # int32 [num_items, C], -1 padded; None when there are no categories
     protocol: Protocol = dataclasses.field(default_factory=Protocol)
     summary: dict = dataclasses.field(default_factory=dict)
+    #: the raw id of every user / item row (None: a set made without one, e.g. by a cache from before they were kept)
+    vocabulary: IdVocabulary | None = None
 
     def __post_init__(self) -> None:
+        if self.vocabulary is not None and self.vocabulary.sizes() != {
+            "users": self.num_users,
+            "items": self.num_items,
+        }:
+            raise ValueError(
+                f"{self.name}: the vocabulary has {self.vocabulary.sizes()} ids but the tables "
+                f"{self.num_users} users and {self.num_items} items"
+            )
         if len(self.periods) != self.protocol.num_periods:
             raise ValueError(
                 f"{self.name}: {len(self.periods)} periods but the protocol expects {self.protocol.num_periods}"
@@ -127,7 +139,17 @@ class PeriodSet:
             item_categories=info["item_categories"],
             protocol=protocol or Protocol.scaled(len(periods)),
             summary=summary,
+            vocabulary=IdVocabulary(id_text(info["user_vocab"]), id_text(info["item_vocab"])),
         )
+
+    def id_vocabulary(self) -> IdVocabulary:
+        """The raw-id vocabulary; a ``ValueError`` saying how to get one when the set has none."""
+        if self.vocabulary is None:
+            raise ValueError(
+                f"the period set {self.name!r} keeps no raw-id vocabulary (made by an older asmg or without one): "
+                "rebuild it (asmg bench rebuilds a cached set that lacks it)"
+            )
+        return self.vocabulary
 
     def period(self, t: int) -> PeriodData:
         """Period ``t`` (1-based, as in the paper)."""
@@ -172,6 +194,8 @@ class PeriodSet:
             np.savez(os.path.join(tmp, "arrays.npz"), **arrays)
             with open(os.path.join(tmp, "meta.json"), "w") as f:
                 json.dump(self.meta(), f, indent=1, default=_json_default)
+            if self.vocabulary is not None:
+                self.vocabulary.write(os.path.join(tmp, VOCAB_DIR))
             if os.path.exists(directory):
                 shutil.rmtree(directory)
             os.replace(tmp, directory)
@@ -188,6 +212,8 @@ class PeriodSet:
         n = meta["protocol"]["num_periods"]
         periods = [PeriodData(**{k: z[f"p{t:03d}_{k}"] for k in _ARRAYS}) for t in range(1, n + 1)]
         cats = np.array(z["item_categories"]) if "item_categories" in z else None  # small: in memory
+        vocab_dir = os.path.join(directory, VOCAB_DIR)
+        vocabulary = IdVocabulary.read(vocab_dir) if os.path.isdir(vocab_dir) else None
         return cls(
             name=meta["name"],
             kind=meta["kind"],
@@ -198,6 +224,7 @@ class PeriodSet:
             item_categories=cats,
             protocol=Protocol(**meta["protocol"]),
             summary=meta.get("summary", {}),
+            vocabulary=vocabulary,
         )
 
 

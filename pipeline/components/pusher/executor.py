@@ -5,6 +5,12 @@ it; a different model under an existing version is refused, versions are immutab
 Unix-time version and only one model; here the model is the generated one when the ``BlessingGate`` blessed it
 (``pipeline.blessing``: warm-up over and not worse than IU on the last scored spans), else the IU model. The push
 record (``assets.extra/asmg_push.json``) says which and why.
+
+``push="both"`` (A/B in production) keeps both models of the span servable: the other model as version ``2 * span``
+(label ``canary``), the chosen one as ``2 * span + 1`` (label ``stable``, and the latest, so a client naming no label
+gets it), and ``<serving_dir>/models.config`` serving exactly these two under their labels (``specific`` policy; TF
+Serving reads it with ``--model_config_file``; it accepts labels for versions it has not loaded yet only with
+``--allow_version_labels_for_unavailable_models``). Split live traffic by label.
 """
 
 from __future__ import annotations
@@ -20,6 +26,24 @@ from pipeline import fs, model_io
 from pipeline.artifacts import SPAN
 
 PUSH_INFO = os.path.join("assets.extra", "asmg_push.json")
+MODEL_CONFIG = "models.config"
+PUSH_MODES = ("one", "both")
+
+
+def ab_versions(span: int) -> dict[str, int]:
+    """The versions of a span's two models under ``push="both"``: the stable one is the latest."""
+    return {"canary": 2 * span, "stable": 2 * span + 1}
+
+
+def write_ab_config(serving_dir: str, versions: dict[str, int]) -> str:
+    """``<serving_dir>/models.config``: the model (named as the folder) serving ``versions`` under their labels."""
+    from serving.model_config import canary_entry, format_config
+
+    name = os.path.basename(serving_dir.rstrip("/"))
+    entry = canary_entry(name, serving_dir, stable=versions["stable"], canary=versions["canary"])
+    path = fs.join(serving_dir, MODEL_CONFIG)
+    fs.write_text(path, format_config([entry]))
+    return path
 
 
 def push(source_uri: str, serving_dir: str, version: int, info: dict) -> tuple[str, bool]:
@@ -57,17 +81,34 @@ class Executor(base_executor.BaseExecutor):
             raise ValueError(
                 f"the blessing is of {blessing.get_string_custom_property('current_model')}, not {generated.uri}"
             )
-        chosen = generated if blessed else iu
+        chosen, other = (generated, iu) if blessed else (iu, generated)
         info = model_io.read_info(chosen.uri)
         span = int(info["span"])
         source = "generated" if blessed else "iu"
         reason = blessing.get_string_custom_property("reason")
         record = {"span": span, "source": source, "blessed": blessed, "reason": reason}
-        dest, copied = push(chosen.uri, exec_properties["serving_dir"], span, record)
+        mode = exec_properties.get("push") or "one"
+        if mode not in PUSH_MODES:
+            raise ValueError(f"push must be one of {PUSH_MODES}, got {mode!r}")
+        serving_dir = exec_properties["serving_dir"]
         out = artifact_utils.get_single_instance(output_dict["pushed_model"])
+        version = span
+        if mode == "both":
+            versions = ab_versions(span)
+            version = versions["stable"]
+            canary_source = "iu" if blessed else "generated"
+            canary = {**record, "source": canary_source, "label": "canary"}
+            canary_dest, _ = push(other.uri, serving_dir, versions["canary"], canary)
+            record["label"] = "stable"
+            out.set_string_custom_property("canary_destination", canary_dest)
+            out.set_int_custom_property("canary_version", versions["canary"])
+            out.set_string_custom_property("canary_source", canary_source)
+        dest, copied = push(chosen.uri, serving_dir, version, record)
+        if mode == "both":  # after both versions are complete: a server never sees a label without its version
+            out.set_string_custom_property("model_config", write_ab_config(serving_dir, versions))
         out.set_int_custom_property("pushed", 1)
         out.set_string_custom_property("pushed_destination", dest)
-        out.set_int_custom_property("pushed_version", span)
+        out.set_int_custom_property("pushed_version", version)
         out.set_int_custom_property(SPAN, span)
         out.set_string_custom_property("source", source)
         out.set_int_custom_property("copied", int(copied))

@@ -4,7 +4,8 @@ Runs before anything trains on span t (the Trainer waits for it): AUC and LogLos
 metrics, the bench's) of
 
 * ``served``: the SavedModel version the previous run pushed, scored through its ``serving_default`` signature as TF
-  Serving answers (``serving.score``): users and items first seen in span t get the out-of-vocabulary row, and
+  Serving answers (``serving.score``): the span's samples are sent with their raw ids, users and items first seen
+  in span t get the out-of-vocabulary row, and
   ``cold_start_share`` says how many samples that is;
 * ``iu``: the previous run's IU model (the baseline), at full capacity;
 * ``generated``: the previous run's generated model, at full capacity, when there was one (deployed or not);
@@ -28,7 +29,7 @@ from tfx.types import artifact_utils
 
 from asmg_tf.models.presets import TrainConfig
 from asmg_tf.training.loop import evaluate
-from pipeline import model_io
+from pipeline import fs, model_io
 from pipeline import state as S
 from pipeline.artifacts import SPAN
 from pipeline.examples import read_period
@@ -54,6 +55,8 @@ class Executor(base_executor.BaseExecutor):
         result: dict = {"span": span, "iteration": span - 1, "examples": meta["counts"]["examples"]}
         result.update(dict.fromkeys(SCORED), served_source=None, cold_start_share=None)
         data = read_period(S.split_files(examples.uri, "period")) if previous or pushed or blessing else None
+        # the span's samples are sent to SavedModels as a client would: with their raw ids
+        vocabulary = model_io.vocabulary(fs.join(examples.uri, S.PERIOD_DIR)) if pushed or blessing else None
         if previous:
             history = History.load(previous[0].uri)
             _check_span(history.span, span, "generator history")
@@ -70,7 +73,7 @@ class Executor(base_executor.BaseExecutor):
             push = pushed[0]
             _check_span(push.get_int_custom_property(SPAN), span, "pushed model")
             source = push.get_string_custom_property("source")
-            scored = score_version(push.get_string_custom_property("pushed_destination"), data)
+            scored = score_version(push.get_string_custom_property("pushed_destination"), data, vocabulary)
             result["served"] = {"auc": scored["auc"], "logloss": scored["logloss"]}
             result["served_source"] = source
             result["served_version"] = push.get_int_custom_property("pushed_version")
@@ -85,7 +88,9 @@ class Executor(base_executor.BaseExecutor):
                 if result["served"] is not None and name == f"{result['served_source']}_served":
                     result[name] = result["served"]  # the pushed version is this candidate's SavedModel, copied
                     continue
-                scored = score_version(model_io.serving_dir(blessing[0].get_string_custom_property(prop)), data)
+                scored = score_version(
+                    model_io.serving_dir(blessing[0].get_string_custom_property(prop)), data, vocabulary
+                )
                 result[name] = {"auc": scored["auc"], "logloss": scored["logloss"]}
         if not previous and not pushed:
             result["note"] = "no model served before this span (the first update run pretrains)"
