@@ -74,6 +74,11 @@ class IdLookup(tf.Module):
         if self.integer:
             spelled = tf.strings.regex_full_match(ids, _INTEGER_TEXT)
             checks.append(check(spelled, f"{feature}: this model has integer {self.space[:-1]} ids, got", ids))
+            # 19 digits may pass int64's range: those few are checked as floats (2**63 is exact in float64)
+            long = tf.boolean_mask(ids, tf.logical_and(spelled, tf.strings.length(ids) >= 19))
+            with tf.control_dependencies(checks):
+                fits = tf.abs(tf.strings.to_number(long, tf.float64)) < 2.0**63
+            checks.append(check(fits, f"{feature}: an integer id outside int64's range", long))
         with tf.control_dependencies(checks):
             # "0042" -> 42; out of int64's range is StringToNumber's INVALID_ARGUMENT
             return tf.strings.to_number(ids, tf.int64) if self.integer else tf.identity(ids)

@@ -33,7 +33,7 @@ class ServingFunctions:
         self.item_categories = item_categories
 
     # -- the shared path: raw ids -> model features -> logits ------------------------------------------------------
-    def logits(self, user, item, hist, hist_len) -> tf.Tensor:
+    def logits(self, user, item, hist, hist_len, item_feature: str = S.ITEM) -> tf.Tensor:
         """Logits ``[B]`` of raw ids: ``user``, ``item`` [B], ``hist`` [B, L] (entries past ``hist_len`` are
         padding, any value, never looked up), ``hist_len`` [B] in ``[0, min(L, MAX_HIST)]``."""
         hist = tf.convert_to_tensor(hist)
@@ -45,9 +45,9 @@ class ServingFunctions:
         ]
         with tf.control_dependencies(lengths_ok):
             hist = tf.RaggedTensor.from_tensor(hist, lengths=hist_len)
-        return self.ragged_logits(user, item, hist)
+        return self.ragged_logits(user, item, hist, item_feature)
 
-    def ragged_logits(self, user, item, hist: tf.RaggedTensor) -> tf.Tensor:
+    def ragged_logits(self, user, item, hist: tf.RaggedTensor, item_feature: str = S.ITEM) -> tf.Tensor:
         """Logits ``[B]`` of raw ids with ragged histories (at most ``MAX_HIST`` each, most recent first)."""
         hist_len = hist.row_lengths()
         too_long = check(hist_len <= S.MAX_HIST, f"{S.HIST}: at most {S.MAX_HIST} ids per row (most recent first)",
@@ -56,7 +56,7 @@ class ServingFunctions:
             hist_rows = hist.with_flat_values(self.items.rows(hist.flat_values, S.HIST))
         features = {
             F.USER: self.users.rows(user, S.USER),
-            F.ITEM: self.items.rows(item, S.ITEM),
+            F.ITEM: self.items.rows(item, item_feature),
             # padded to MAX_HIST with row 0, as in training (the model reads only the first hist_len entries)
             F.HIST: hist_rows.to_tensor(default_value=0, shape=[None, S.MAX_HIST]),
             F.HIST_LEN: tf.cast(hist_len, tf.int32),
@@ -75,8 +75,9 @@ class ServingFunctions:
         for feature, lookup in ((S.USER, self.users), (S.ITEM, self.items), (S.HIST, self.items)):
             if not lookup.integer:
                 from_int64 = parsed[feature][1]
-                message = f"{feature}: this model has string {lookup.space[:-1]} ids; send bytes, not int64"
-                checks.append(check(tf.logical_not(from_int64), message, tf.where(from_int64)[:, 0]))
+                message = f"{feature}: this model has string {lookup.space[:-1]} ids; send bytes, not int64 (example)"
+                example = tf.range(tf.size(from_int64, out_type=tf.int64))
+                checks.append(check(tf.logical_not(from_int64), message, example))
         for feature in (S.USER, S.ITEM):
             count = parsed[feature][0].row_lengths()
             checks.append(check(tf.equal(count, 1), f"{feature}: one id per example is required, got", count))
@@ -137,7 +138,11 @@ class ServingFunctions:
             top = tf.clip_by_value(tf.reduce_max(tf.concat([k, [0]], 0)), 0, n)
         repeat = lambda t: tf.repeat(t, n, axis=0)  # noqa: E731  row r -> rows r*N .. r*N+N-1
         logit = self.logits(
-            user=repeat(user), item=tf.reshape(candidates, [-1]), hist=repeat(hist), hist_len=repeat(hist_len)
+            user=repeat(user),
+            item=tf.reshape(candidates, [-1]),
+            hist=repeat(hist),
+            hist_len=repeat(hist_len),
+            item_feature=S.CANDIDATES,
         )
         prob = tf.reshape(tf.sigmoid(logit), tf.stack([b, n]))
         scores, index = tf.math.top_k(prob, k=tf.cast(top, tf.int32), sorted=True)

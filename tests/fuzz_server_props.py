@@ -31,8 +31,9 @@ MAX_RSS_GROWTH_MB = 300
 
 
 class Served:
-    def __init__(self, server, base: str):
+    def __init__(self, server, base: str, model=None, table=None):
         self.server, self.base = server, base
+        self.model, self.table = model, table  # the exported Keras model and its item -> categories table
         self.channel = grpc.insecure_channel(server.target, options=[("grpc.max_receive_message_length", 64 << 20)])
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.rss0 = rss_mb()
@@ -48,25 +49,43 @@ def rss_mb() -> float:
 
 @contextlib.contextmanager
 def running_server():
-    """A ``LocalServer`` (gRPC + REST on loopback, batch limit 64) over one exported tiny model with categories."""
+    """A ``LocalServer`` (gRPC + REST on loopback, batch limit 64) over one exported tiny model with categories,
+    serving the raw ids of ``tests.serving_util.VOCAB`` (integer user ids, string item ids)."""
     from serving.export import export_model
     from serving.model_config import ModelEntry
     from serving.server import LocalServer
-    from tests.serving_util import tiny_model
+    from tests.serving_util import VOCAB, tiny_model
 
     base = tempfile.mkdtemp(prefix="asmg-fuzz-serve-")
     model, table = tiny_model(categories=True)
-    export_model(model, base, "asmg", version=1, item_categories=table)
+    export_model(model, base, "asmg", version=1, item_categories=table, vocabulary=VOCAB)
     server = LocalServer(
         [ModelEntry("asmg", os.path.join(base, "asmg"))], poll_seconds=0, max_batch_size=64, log=lambda m: None
     )
-    served = Served(server, base)
+    served = Served(server, base, model, table)
     try:
         yield served
     finally:
         served.channel.close()
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+# -- ids ----------------------------------------------------------------------------------------------------------
+#: ids worth sending: the served vocabulary's (users are integers, items strings), unknown ones, other spellings of
+#: integers ("0042", "-0", past int64), non-integers where the users are integers, empty ones, odd bytes
+_ODD_IDS = ["", "0", "-0", "0042", "+7", " 7", "7 ", "3.0", "1e3", "-1", "9223372036854775807", "9223372036854775808",
+            "-9223372036854775809", "99999999999999999999", "\u0663", "85123a", "NEW", "\x00", "a\nb", "\u2603"]  # fmt: skip
+
+
+def _vocab_ids() -> list[str]:
+    from tests.serving_util import VOCAB
+
+    return [*VOCAB.users, *VOCAB.items]
+
+
+id_texts = st.sampled_from(_vocab_ids() + _ODD_IDS) | st.text(max_size=8)
+id_bytes = id_texts.map(lambda t: t.encode("utf-8")) | st.binary(max_size=12)
 
 
 # -- REST ---------------------------------------------------------------------------------------------------------
@@ -79,7 +98,7 @@ rest_paths = st.one_of(
                      "/v1/models/asmg", "/v1/models/../../etc/passwd", "/v1/models/asmg/labels/stable:predict"]),
 )  # fmt: skip
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=10),
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=10) | id_texts,
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
     max_leaves=30,
 )
@@ -88,7 +107,9 @@ _inputs_keys = st.sampled_from(["user", "item", "hist", "hist_len", "examples", 
 predict_bodies = st.fixed_dictionaries(
     {},
     optional={
-        "signature_name": st.sampled_from(["", "serving_default", "predict_raw", "rank", "classify", "regress", "x"])
+        "signature_name": st.sampled_from(
+            ["", "serving_default", "predict_ids", "predict_raw", "rank", "classify", "regress", "x"]
+        )
         | json_values,
         "instances": st.lists(st.dictionaries(_inputs_keys, json_values, max_size=4) | json_values, max_size=4)
         | json_values,
@@ -155,7 +176,7 @@ def tensor_protos(draw) -> tensor_pb2.TensorProto:
             draw(st.lists(st.floats(width=32) | st.sampled_from([np.nan, np.inf, -np.inf]), max_size=10))
         )
     elif way == "string_val":
-        proto.string_val.extend(draw(st.lists(st.binary(max_size=20), max_size=5)))
+        proto.string_val.extend(draw(st.lists(id_bytes, max_size=5)))
     elif way == "content":
         proto.tensor_content = draw(st.binary(max_size=64))
     return proto
@@ -165,7 +186,8 @@ _specs = st.fixed_dictionaries({
     "name": st.sampled_from(["asmg", "", "../asmg", "asmg/../..", "nope", "/etc"]) | st.text(max_size=6),
     "version": st.none() | st.integers(-(2**63), 2**63 - 1) | st.sampled_from([1, 2]),
     "label": st.none() | st.sampled_from(["stable", "canary", ""]),
-    "signature": st.sampled_from(["", "serving_default", "predict_raw", "rank", "classify", "regress", "zz"]),
+    "signature": st.sampled_from(["", "serving_default", "predict_ids", "predict_raw", "rank", "classify", "regress",
+                                  "zz"]),
 })  # fmt: skip
 _aliases = st.sampled_from(["user", "item", "hist", "hist_len", "examples", "candidates", "k", "item_cats",
                             "hist_cats", "inputs"]) | st.text(max_size=5)  # fmt: skip
@@ -205,7 +227,7 @@ _features = st.dictionaries(
     st.one_of(
         st.lists(st.integers(-(2**63), 2**63 - 1), max_size=40).map(lambda v: ("int64", v)),
         st.lists(st.floats(width=32), max_size=5).map(lambda v: ("float", v)),
-        st.lists(st.binary(max_size=8), max_size=5).map(lambda v: ("bytes", v)),
+        st.lists(id_bytes, max_size=35).map(lambda v: ("bytes", v)),
     ),
     max_size=4,
 )
@@ -238,13 +260,20 @@ check_regress = _check_examples(regression_pb2.RegressionRequest, "Regress")
 
 
 def check_healthy(served: Served) -> None:
-    """The model still answers a valid request, and the process grew by less than ``MAX_RSS_GROWTH_MB``."""
+    """The model still answers valid requests as the Keras model does, and the process grew by less than
+    ``MAX_RSS_GROWTH_MB``."""
     from serving.client import ServingClient
+    from tests.serving_util import keras_probs, raw_rows
 
+    row_ids = [(1, 2, [3]), (0, 10, [])]  # (user row, item row, history rows), sent as their raw ids
+    rows = raw_rows(row_ids)
     with ServingClient(served.server.target, "asmg", timeout_s=30) as client:
         assert client.status()[0]["state"] == "AVAILABLE"
-        probs = client.predict_examples([{"user": 1, "item": 2, "hist": [3]}])
-    assert 0 < float(probs[0]) < 1
+        probs = client.predict_examples(rows)
+        by_ids = client.predict_ids([r["user"] for r in rows], [r["item"] for r in rows], [r["hist"] for r in rows])
+    want = keras_probs(served.model, served.table, *(list(column) for column in zip(*row_ids)))
+    np.testing.assert_allclose(probs, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(by_ids, want, rtol=1e-5, atol=1e-6)
     growth = rss_mb() - served.rss0
     assert growth < MAX_RSS_GROWTH_MB, f"resident memory grew by {growth:.0f} MB"
     with socket.create_connection(("127.0.0.1", served.server.rest_port), timeout=10):

@@ -31,7 +31,18 @@ def model_spec(servable: Servable, signature_name: str) -> model_pb2.ModelSpec:
     )
 
 
+#: the most elements one input may declare: ``make_ndarray`` fills a declared shape from a single value, so a few
+#: bytes claiming 2**31 elements would otherwise allocate gigabytes (found by the server fuzzer)
+MAX_INPUT_ELEMENTS = 1 << 26
+
+
 def to_array(alias: str, proto) -> np.ndarray:
+    dims = [d.size for d in proto.tensor_shape.dim]
+    if any(d < 0 for d in dims) or int(np.prod(dims, dtype=np.float64)) > MAX_INPUT_ELEMENTS:
+        raise invalid(
+            f"input '{alias}': shape {dims} declares more than {MAX_INPUT_ELEMENTS} elements (or a negative size); "
+            "split the request"
+        )
     try:
         return tf.make_ndarray(proto)
     except Exception as e:  # malformed TensorProto (content size, dtype)

@@ -59,7 +59,10 @@ def json_to_array(alias: str, value, dtype: int) -> np.ndarray:
     """A JSON value -> an array of the signature's dtype (rectangular lists only)."""
     try:
         if dtype == types_pb2.DT_STRING:
-            array = np.array(_decode_strings(value), dtype=object)
+            strings = _decode_strings(value)
+            array = np.array(strings, dtype=object)
+            if array.dtype == object and any(isinstance(v, list) for v in array.reshape(-1)):
+                raise ValueError("the nested lists have different lengths")
         else:
             array = np.array(value, dtype=tf.dtypes.as_dtype(dtype).as_numpy_dtype)
     except ServingStatusError:
@@ -71,9 +74,14 @@ def json_to_array(alias: str, value, dtype: int) -> np.ndarray:
     return array
 
 
-def _jsonable(array: np.ndarray):
+def _jsonable(value):
+    """An output (array, row of one, or one element) as JSON; strings as text (TF Serving's REST does so for
+    valid UTF-8)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    array = np.asarray(value)
     if array.dtype == object:
-        return [_jsonable(a) for a in array] if array.ndim else array.item().decode("utf-8", "replace")
+        return [_jsonable(a) for a in array] if array.ndim else _jsonable(array.item())
     return array.tolist()
 
 
