@@ -176,9 +176,11 @@ def generate(d: str, users: int, seed: int) -> tuple[float, dict]:
 
 def export(d: str, users: int, seed: int) -> tuple[float, dict]:
     """A TF Serving SavedModel of the served model (``serving.export.export_model``, warm-up records included)."""
+    from asmg_tf.data.vocab import IdVocabulary
     from asmg_tf.models.weights import load_weights_npz
     from serving.export import export_model, model_from_weights
 
+    vocabulary = IdVocabulary.read(os.path.join(d, "periods", "vocab"))  # the raw ids the version looks up
     with open(os.path.join(d, "train", "iu", "model.json")) as f:
         description = json.load(f)
     model = model_from_weights(load_weights_npz(os.path.join(d, "served.npz")), description)
@@ -189,7 +191,7 @@ def export(d: str, users: int, seed: int) -> tuple[float, dict]:
             cats = z["item_categories"]
     base = os.path.join(d, "export")
     version = len(os.listdir(os.path.join(base, "asmg"))) + 1 if os.path.isdir(os.path.join(base, "asmg")) else 1
-    path, seconds = _timed(export_model, model, base, "asmg", version, cats)
+    path, seconds = _timed(export_model, model, base, "asmg", version, cats, vocabulary=vocabulary)
     size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
     return seconds, {"saved_model_mb": size / 2**20}
 

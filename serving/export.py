@@ -161,6 +161,7 @@ def export_model(
         ValueError / TypeError: bad arguments, with what to do; ``RankerContractError`` (a TypeError): the
             model breaks the ranker contract (the message names what).
     """
+    check_ranker(model)  # first: what follows reads the ranker's sizes
     model = trimmed(model, _check_vocabulary(model, vocabulary))
     if item_categories is not None and model.has_categories:
         item_categories = np.asarray(item_categories)[: model.num_items]

@@ -19,12 +19,12 @@ TINY_BENCH = ["bench", "--methods", "iu", "--num-periods", "8", "--synthetic", "
 
 @pytest.fixture()
 def volume(tmp_path):
-    """A 2 MiB tmpfs at ``tmp_path/vol``, unmounted afterwards."""
+    """An 8 MiB tmpfs at ``tmp_path/vol`` (two versions of the tiny export and the lock fit), unmounted afterwards."""
     vol = tmp_path / "vol"
     vol.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a size-limited tmpfs needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(vol)], capture_output=True, text=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(vol)], capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()})")
     try:
@@ -83,26 +83,28 @@ def test_export_on_a_full_disk_fails_clearly_and_the_served_version_stays(volume
     from serving.client import ServingClient
     from serving.model_config import ModelEntry
     from serving.server import LocalServer
-    from tests.serving_util import tiny_model
+    from tests.serving_util import VOCAB, raw_items, raw_users, tiny_model
 
     model, _ = tiny_model(categories=False)
     weights = str(tmp_path / "w.npz")
     save_npz(weights, get_weights(model))
+    vocab = str(tmp_path / "vocab")  # the raw ids of the weights' rows (off the full volume)
+    VOCAB.write(vocab)
     base = str(volume / "models")
-    first = asmg("export", "--weights", weights, "--base-dir", base, "--version", "1")
+    first = asmg("export", "--weights", weights, "--vocab", vocab, "--base-dir", base, "--version", "1")
     assert first.returncode == 0, first.stderr
     filler = fill(volume, leave_kib=24)
-    full = asmg("export", "--weights", weights, "--base-dir", base, "--version", "2")
+    full = asmg("export", "--weights", weights, "--vocab", vocab, "--base-dir", base, "--version", "2")
     assert full.returncode == 1 and "no space left on device while writing" in full.stderr, full.stderr
     assert "Traceback" not in full.stderr
     assert sorted(os.listdir(os.path.join(base, "asmg"))) == [".asmg.lock", "1"]  # no version 2, no staging
     with LocalServer([ModelEntry("asmg", os.path.join(base, "asmg"))], poll_seconds=0, rest_port=None, log=lambda m: None) as server:  # fmt: skip
         with ServingClient(server.target, "asmg", timeout_s=30) as client:
             assert client.status()[0]["version"] == 1
-            probs = client.predict_raw([1, 2], [3, 4], [[5], []])
+            probs = client.predict_ids(raw_users([1, 2]), raw_items([3, 4]), [raw_items([5]), []])
     assert np.all((np.asarray(probs) > 0) & (np.asarray(probs) < 1))
     os.remove(filler)
-    again = asmg("export", "--weights", weights, "--base-dir", base, "--version", "2")
+    again = asmg("export", "--weights", weights, "--vocab", vocab, "--base-dir", base, "--version", "2")
     assert again.returncode == 0, again.stderr
     assert sorted(n for n in os.listdir(os.path.join(base, "asmg")) if not n.startswith(".")) == ["1", "2"]
 

@@ -62,13 +62,16 @@ def test_no_wait_fails_at_once_with_exit_code_3_naming_the_holder(tmp_path, comm
 def test_export_no_wait_exit_code_3(tmp_path):
     from asmg_tf.files import save_npz
     from asmg_tf.models.weights import get_weights
-    from tests.serving_util import tiny_model
+    from tests.serving_util import VOCAB, tiny_model
 
     model, _ = tiny_model(categories=False)
     save_npz(str(tmp_path / "w.npz"), get_weights(model))
+    VOCAB.write(str(tmp_path / "vocab"))
+    export = ["export", "--weights", str(tmp_path / "w.npz"), "--vocab", str(tmp_path / "vocab"), "--base-dir",
+              str(tmp_path / "models"), "--no-wait"]  # fmt: skip
     holder = _holder(tmp_path / "models" / "asmg")
     try:
-        r = _asmg("export", "--weights", str(tmp_path / "w.npz"), "--base-dir", str(tmp_path / "models"), "--no-wait")
+        r = _asmg(*export)
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
@@ -76,7 +79,7 @@ def test_export_no_wait_exit_code_3(tmp_path):
     assert not [n for n in os.listdir(tmp_path / "models" / "asmg") if not n.startswith(".")]
     # the holder is gone: the same export now writes its version, and sweeps a killed exporter's staging folder
     (tmp_path / "models" / "asmg" / ".tmp-7-x" / "version").mkdir(parents=True)
-    r = _asmg("export", "--weights", str(tmp_path / "w.npz"), "--base-dir", str(tmp_path / "models"), "--no-wait")
+    r = _asmg(*export)
     assert r.returncode == 0, r.stderr
     assert os.path.isdir(r.stdout.strip())
     assert not (tmp_path / "models" / "asmg" / ".tmp-7-x").exists()  # found by the chaos run: it was left

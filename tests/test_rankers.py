@@ -19,6 +19,7 @@ from serving_util import keras_probs
 
 import asmg_tf  # noqa: F401
 from asmg_cli.main import main as asmg_main
+from asmg_tf.data.vocab import IdVocabulary
 from asmg_tf.model_names import SHIPPED_RANKERS
 from asmg_tf.models import Ranker, RankerContractError, check_ranker, register_ranker
 from asmg_tf.models.presets import TrainConfig
@@ -35,6 +36,16 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SHIPPED = list(SHIPPED_RANKERS)
 USER = "dot_tower"  # the README example's name
 USERS, ITEMS, CATS = 9, 13, 4
+#: raw ids of the tables' rows, as served: integer users that are not their rows (raw "0" is row 1), stock codes
+VOCAB = IdVocabulary(
+    ["17850", "0", "13047", "12583", "3", "13748", "15100", "15291", "14688"],
+    ["85123A", "71053", "84406B", "84029G", "84029E", "22752", "21730", "22633", "22632", "84879", "22745", "22748",
+     "POST"],
+)  # fmt: skip
+
+
+def raw(space: str, rows) -> list[str]:
+    return VOCAB.raw(space, np.asarray(rows, np.int64)).tolist()
 
 
 def readme_example() -> str:
@@ -132,7 +143,7 @@ def test_contract_breaks_are_named():
     with pytest.raises(RankerContractError, match="not built"):
         check_ranker(WrongTable(5, 6))
     with pytest.raises(RankerContractError, match="not a registered ranker"):  # export says the same
-        export_model(built(Unregistered), "unused", "x", version=1)
+        export_model(built(Unregistered), "unused", "x", version=1, vocabulary=IdVocabulary(list("abcde"), "123456"))
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         build_ranker("nope", 3, 3)
     with pytest.raises(ValueError, match="does not take these options"):
@@ -259,20 +270,26 @@ def test_generator_state_grows_with_every_id_table(name, user_module):
 @pytest.mark.parametrize("name", [*SHIPPED, USER])
 def test_export_serves_predict_and_rank_over_grpc(name, user_module, tmp_path):
     model, table = _built(name, seed=4), _categories()
-    path = export_model(model, str(tmp_path), name, version=1, item_categories=table)
+    path = export_model(model, str(tmp_path), name, version=1, item_categories=table, vocabulary=VOCAB)
     info = json.loads((pathlib.Path(path) / "assets.extra" / "asmg_export.json").read_text())
     assert info["model"] == name
     server = LocalServer([ModelEntry(name, str(tmp_path / name))], poll_seconds=0.2, log=lambda m: None)
     try:
         with ServingClient(server.target, name, timeout_s=20) as client:
-            users, items, hists = [0, 3, 8], [2, 12, 5], [[1, 4], [], [7, 7, 9]]
-            rows = [{"user": u, "item": i, "hist": h} for u, i, h in zip(users, items, hists)]
+            users, items, hists = [0, 3, 8], [2, 12, 5], [[1, 4], [], [7, 7, 9]]  # rows; the requests send raw ids
+            rows = [
+                {"user": u, "item": i, "hist": h}
+                for u, i, h in zip(raw("users", users), raw("items", items), [raw("items", h) for h in hists])
+            ]
             got = client.predict_examples(rows)  # serving_default: tf.Examples, categories from the exported table
-            np.testing.assert_allclose(got, keras_probs(model, table, users, items, hists), rtol=1e-5, atol=1e-6)
+            want = keras_probs(model, table, users, items, hists)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+            got = client.predict_ids([r["user"] for r in rows], [r["item"] for r in rows], [r["hist"] for r in rows])
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
             candidates = [3, 9, 1, 11]
-            top = client.rank(2, candidates, [5, 6], k=3)
+            top = client.rank(raw("users", [2])[0], raw("items", candidates), raw("items", [5, 6]), k=3)
             want = keras_probs(model, table, [2] * 4, candidates, [[5, 6]] * 4)
-            assert [i for i, _ in top] == [candidates[j] for j in np.argsort(-want)[:3]]
+            assert [i for i, _ in top] == raw("items", [candidates[j] for j in np.argsort(-want)[:3]])
             np.testing.assert_allclose([s for _, s in top], np.sort(want)[::-1][:3], rtol=1e-5)
     finally:
         server.stop()
@@ -303,9 +320,15 @@ def test_bench_on_a_real_slice_then_export_and_serve(name, user_module, shared_d
     (weights,) = cache.glob("*/train-*/iu/weights_007.npz")
     assert json.loads((weights.parent / "model.json").read_text())["model"] == name
     (periods,) = cache.glob("*/periods")
+    from asmg_tf.data.periods import PeriodSet
+
+    vocab = PeriodSet.load(str(periods)).id_vocabulary()  # MovieLens' own ids: served versions take these
     base = tmp_path / "models"
-    assert asmg_main(["export", "--weights", str(weights), "--periods", str(periods), "--base-dir", str(base),
-                      "--name", name, "--version", "7", "--config-out", str(tmp_path / "models.config")]) == 0  # fmt: skip
+    # the README's command; the user's model without --periods: the vocabulary is found in the bench cache
+    given = ["--periods", str(periods)] if name != USER else []
+    assert asmg_main(["export", "--weights", str(weights), *given, "--base-dir", str(base), "--name", name,
+                      "--version", "7", "--config-out", str(tmp_path / "models.config")]) == 0  # fmt: skip
+    assert IdVocabulary.read(str(base / name / "7" / "assets")) == vocab
     if name != USER:
         return  # every ranker's export is served over gRPC above; `asmg serve` as a process once, for the user's
     proc = subprocess.Popen(
@@ -319,12 +342,14 @@ def test_bench_on_a_real_slice_then_export_and_serve(name, user_module, shared_d
             line = proc.stdout.readline()
         assert "ready grpc=127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
         with ServingClient(line.split("grpc=")[1].split()[0], name, timeout_s=20) as client:
+            users, items = vocab.users, vocab.items
             probs = client.predict_examples(
-                [{"user": 0, "item": 3, "hist": [1, 2]}, {"user": 1, "item": 4, "hist": []}]
-            )
+                [{"user": users[0], "item": items[3], "hist": [items[1], items[2]]},
+                 {"user": int(users[1]), "item": items[4], "hist": []}]  # MovieLens ids are integers: ints work too
+            )  # fmt: skip
             assert probs.shape == (2,) and np.all((0 < probs) & (probs < 1))
-            top = client.rank(0, [5, 6, 7, 8], [1, 2], k=2)
-            assert len(top) == 2 and top[0][1] >= top[1][1]
+            top = client.rank(users[0], list(items[5:9]), [items[1], items[2]], k=2)
+            assert len(top) == 2 and top[0][1] >= top[1][1] and {i for i, _ in top} <= set(items[5:9])
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
@@ -369,7 +394,11 @@ def test_pipeline_runs_two_update_spans_with_the_ranker(name, user_module, tmp_p
     try:
         with ServingClient(server.target, "asmg", timeout_s=20) as client:
             assert client.wait_until_available(3) == 3
-            top = client.rank(0, [1, 2, 3, 4, 5], [6, 7], k=3)
-            assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1]
+            from serving.score import version_vocabulary
+
+            vocab = version_vocabulary(str(pathlib.Path(lp.serving_dir) / "3"))  # the stream's raw ids
+            items = vocab.items
+            top = client.rank(vocab.users[0], list(items[1:6]), [items[6], items[7]], k=3)
+            assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1] and {i for i, _ in top} <= set(items[1:6])
     finally:
         server.stop()

@@ -92,7 +92,7 @@ class IdVocabulary:
     def raw(self, space: str, rows: np.ndarray) -> np.ndarray:
         """Row indices -> their raw ids (object array of str); rows outside the vocabulary raise an ``IndexError``."""
         table = np.asarray(self.ids(space), dtype=object)
-        rows = np.asarray(rows)
+        rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= len(table)):
             raise IndexError(f"{space} rows {rows.min()}..{rows.max()} outside the vocabulary of {len(table)} ids")
         return table[rows]
