@@ -111,12 +111,16 @@ def concurrent_throughput(stub, request, batch: int, count: int, in_flight: int,
     return {"calls": done, "in_flight": in_flight, "rows_per_s": batch * done / elapsed}
 
 
-def start_server(base: str, name: str, log_path: str, timeout: float = 180.0) -> tuple[subprocess.Popen, str]:
-    """Start ``asmg serve`` on ``base``; returns (process, gRPC target) once it prints its ready line. Its stderr
-    goes to ``log_path``, whose end is in the error when it exits or stays silent for ``timeout`` seconds."""
+def start_server(
+    base: str | None, name: str | None, log_path: str, timeout: float = 180.0, config_file: str | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start ``asmg serve`` on ``base`` (or the models of ``config_file``); returns (process, gRPC target) once it
+    prints its ready line. Its stderr goes to ``log_path``, whose end is in the error when it exits or stays silent
+    for ``timeout`` seconds."""
+    models = ["--model-config-file", config_file] if config_file else ["--model-base-path", base, "--model-name", name]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "asmg_cli", "serve", "--model-base-path", base, "--model-name", name,
+            [sys.executable, "-m", "asmg_cli", "serve", *models,
              "--port", "0", "--rest-api-port", "-1", "--file-system-poll-wait-seconds", "0", "--max-batch-size", "0"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True,
         )  # fmt: skip

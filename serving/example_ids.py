@@ -9,7 +9,8 @@ batch holding such an entry matches it (a false match, e.g. those bytes inside a
 serializer that writes an entry's value before its key would not match, and then gets ``ParseExampleV2``'s
 INVALID_ARGUMENT ("Key: user. Data types don't match"), never a wrong answer.
 
-Out: ``{feature: (text [B, None] ragged, from_int64 [B] bool)}``; the caller checks counts and integer spaces.
+Out: ``{feature: (text [B, None] ragged, from_int64 [B] bool, from_float [B] bool)}``; the caller checks counts,
+kinds and integer spaces (nothing here asserts: both branches stay stateless, which keeps the ``cond`` cheap).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from __future__ import annotations
 import re
 
 import tensorflow as tf
-
-from serving.id_lookup import check
 
 
 def _maybe_int64(serialized: tf.Tensor, features: tuple[str, ...]) -> tf.Tensor:
@@ -46,7 +45,7 @@ def _values(serialized: tf.Tensor, message: str, dtype: tf.DType) -> tf.RaggedTe
     return tf.RaggedTensor.from_tensor(decoded.values[0], lengths=decoded.sizes[:, 0], row_splits_dtype=tf.int64)
 
 
-def decode_ids(serialized: tf.Tensor, features: tuple[str, ...]) -> dict[str, tuple[tf.RaggedTensor, tf.Tensor]]:
+def decode_ids(serialized: tf.Tensor, features: tuple[str, ...]) -> dict[str, tuple]:
     """The slow path: ``features`` of every example decoded field by field (see the module docstring)."""
     batch = tf.shape(serialized, out_type=tf.int64)[0]
     example = tf.io.decode_proto(serialized, "tensorflow.Example", ["features"], [tf.string])
@@ -64,25 +63,27 @@ def decode_ids(serialized: tf.Tensor, features: tuple[str, ...]) -> dict[str, tu
         kinds = tf.io.decode_proto(
             feature, "tensorflow.Feature", ["bytes_list", "float_list", "int64_list"], [tf.string] * 3
         )
-        floats = kinds.sizes[:, 1] > 0
-        with tf.control_dependencies([check(tf.logical_not(floats), f"{name}: ids must be bytes or int64, not float",
-                                            tf.where(floats)[:, 0])]):  # fmt: skip
-            from_int64 = tf.identity(kinds.sizes[:, 2] > 0)
+        from_float, from_int64 = kinds.sizes[:, 1] > 0, kinds.sizes[:, 2] > 0
         text = _values(tf.reshape(kinds.values[0], [-1]), "tensorflow.BytesList", tf.string)
         ints = _values(tf.reshape(kinds.values[2], [-1]), "tensorflow.Int64List", tf.int64)
         # a Feature holds one of its lists (oneof): the other one decodes as an empty row
-        out[name] = (tf.concat([text, tf.strings.as_string(ints)], axis=1), from_int64)
+        out[name] = (tf.concat([text, tf.strings.as_string(ints)], axis=1), from_int64, from_float)
     return out
 
 
-def parse_ids(serialized: tf.Tensor, features: tuple[str, ...]) -> dict[str, tuple[tf.RaggedTensor, tf.Tensor]]:
-    """``{feature: (ids as text, ragged [B, None]; from_int64 [B])}`` of serialized tf.Examples."""
+def parse_ids(serialized: tf.Tensor, features: tuple[str, ...], int64: bool = True) -> dict[str, tuple]:
+    """``{feature: (ids as text, ragged [B, None]; from_int64 [B]; from_float [B])}`` of serialized tf.Examples.
+
+    ``int64=False`` (no id space of the model is integer): the fast path only, where an ``int64_list`` id is
+    ``ParseExampleV2``'s INVALID_ARGUMENT ("Key: item. Data types don't match")."""
     serialized = tf.convert_to_tensor(serialized, tf.string)
 
     def fast():
         spec = {name: tf.io.RaggedFeature(tf.string, row_splits_dtype=tf.int64) for name in features}
         parsed = tf.io.parse_example(serialized, spec)
-        no_int = tf.zeros_like(serialized, tf.bool)
-        return {name: (parsed[name], no_int) for name in features}
+        none = tf.zeros_like(serialized, tf.bool)
+        return {name: (parsed[name], none, none) for name in features}
 
+    if not int64:
+        return fast()
     return tf.cond(_maybe_int64(serialized, features), lambda: decode_ids(serialized, features), fast)

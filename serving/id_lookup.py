@@ -5,31 +5,54 @@ Each id space (users, items) is a ``tf.lookup.StaticHashTable`` initialised from
 TF Serving initialises the table when it loads the version: nothing is shipped beside it. An id the file does not
 hold maps to row ``n`` (the out-of-vocabulary row, see ``serving.schema``).
 
-Ids arrive as strings. In an *integer* space (every raw id a canonical decimal int64, ``asmg_tf.data.vocab``) the
-table is keyed by int64: a string must spell an integer ("0042" means 42) and an int64 tensor means the same id; in
-other spaces the text is matched exactly. Bad ids (empty, or not an integer where the space is) fail the request with
-INVALID_ARGUMENT naming the feature (``tf.debugging.Assert``), never map silently.
+Ids arrive as strings. In an *integer* space (every raw id a canonical decimal int64, ``asmg_tf.data.vocab``) a
+string must spell an integer and is read as one ("0042" is 42; an integer beyond int64 is simply unknown) and an
+int64 tensor means the same id; in other spaces the text is matched exactly. Bad ids (empty, or not an integer where
+the space is) fail the request with INVALID_ARGUMENT naming the feature, never map silently.
 
-Callers pass only real ids (a history's padding is cut off first, ``RaggedTensor.from_tensor(lengths=...)``): the
-string hashing is most of the cost, about 40 ns an id here.
+Checks cost little while a request is good: each adds its condition to the request's ``Checks``, which asserts once,
+on all of them, before the answer, and works out which one failed (and the offending value) only when one did. Every
+op before that point is safe on bad input (bad text maps to the OOV row, lengths are clipped), so the request's first
+error is always the named one, never an op's own. Callers pass only real ids (a history's padding is cut off first):
+the string hashing is most of the remaining cost, about 40 ns an id here.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-#: an integer space's ids on the wire: optional '-', then digits (int64 range checked by the conversion)
-_INTEGER_TEXT = r"-?[0-9]{1,19}"
+#: an integer space's ids on the wire: optional '-', then digits
+_INTEGER_TEXT = r"-?[0-9]+"
 
 
-def check(condition: tf.Tensor, message: str, values: tf.Tensor) -> tf.Operation:
-    """An INVALID_ARGUMENT with ``message`` and the first offending value when ``condition`` is not all true.
+class Checks:
+    """The input checks of one request, asserted together (``guard``)."""
 
-    Branch-free (a functional ``cond`` per check cost ~0.05 ms a request): the offending value is a slice at the
-    first false entry, empty when there is none."""
-    ok = tf.reshape(condition, [-1])
-    first = tf.argmax(tf.concat([tf.logical_not(ok), [True]], 0))  # len(ok) when all hold
-    return tf.debugging.Assert(tf.reduce_all(ok), [message, tf.reshape(values, [-1])[first : first + 1]])
+    def __init__(self) -> None:
+        self._items: list[tuple[tf.Tensor, str, tf.Tensor]] = []
+
+    def require(self, condition: tf.Tensor, message: str, values: tf.Tensor) -> None:
+        """``condition`` (bool, ``values``' shape) must hold everywhere; else INVALID_ARGUMENT with ``message`` and
+        the first value where it does not."""
+        self._items.append((tf.reshape(condition, [-1]), message, tf.reshape(values, [-1])))
+
+    def guard(self, output: tf.Tensor) -> tf.Tensor:
+        """``output``, computed only once every check holds (one ``cond``: the messages are built when one fails)."""
+        if not self._items:
+            return output
+        ok = tf.reduce_all(tf.concat([condition for condition, _, _ in self._items], 0))
+
+        def report() -> tf.Tensor:
+            asserts = []
+            for condition, message, values in self._items:
+                first = tf.argmax(tf.concat([tf.logical_not(condition), [True]], 0))  # len when all hold
+                asserts.append(tf.debugging.Assert(tf.reduce_all(condition), [message, values[first : first + 1]]))
+            with tf.control_dependencies(asserts):
+                return tf.constant(False)
+
+        passed = tf.cond(ok, lambda: tf.constant(True), report)
+        with tf.control_dependencies([passed]):
+            return tf.identity(output)
 
 
 class IdLookup(tf.Module):
@@ -48,7 +71,7 @@ class IdLookup(tf.Module):
         self.vocab = tf.saved_model.Asset(vocab_file)
         initializer = tf.lookup.TextFileInitializer(
             self.vocab,
-            key_dtype=tf.int64 if self.integer else tf.string,
+            key_dtype=tf.string,
             key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
             value_dtype=tf.int64,
             value_index=tf.lookup.TextFileIndex.LINE_NUMBER,
@@ -56,29 +79,26 @@ class IdLookup(tf.Module):
         )
         self.table = tf.lookup.StaticHashTable(initializer, default_value=self.size)
 
-    def rows(self, ids: tf.Tensor, feature: str) -> tf.Tensor:
-        """int32 rows in ``[0, n]`` of ``ids`` (string, or int64 in an integer space), any shape."""
+    def rows(self, ids: tf.Tensor, feature: str, checks: Checks) -> tf.Tensor:
+        """int32 rows in ``[0, n]`` of ``ids`` (string, or int64 in an integer space), any shape; the checks of
+        string ids go to ``checks``."""
         ids = tf.convert_to_tensor(ids)
         if ids.dtype.is_integer:
             if not self.integer:
                 raise TypeError(f"{feature}: the {self.space} ids of this model are strings, not integers")
-            keys = tf.cast(ids, tf.int64)
+            keys = tf.strings.as_string(tf.cast(ids, tf.int64))
         elif ids.dtype == tf.string:
-            keys = self._keys(ids, feature)
+            keys = self._keys(ids, feature, checks)
         else:
             raise TypeError(f"{feature}: ids must be strings or int64, got {ids.dtype.name}")
         return tf.cast(self.table.lookup(keys), tf.int32)
 
-    def _keys(self, ids: tf.Tensor, feature: str) -> tf.Tensor:
-        checks = [check(tf.strings.length(ids) > 0, f"{feature}: empty id", ids)]
-        if self.integer:
-            spelled = tf.strings.regex_full_match(ids, _INTEGER_TEXT)
-            checks.append(check(spelled, f"{feature}: this model has integer {self.space[:-1]} ids, got", ids))
-            # 19 digits may pass int64's range: those few are checked as floats (2**63 is exact in float64)
-            long = tf.boolean_mask(ids, tf.logical_and(spelled, tf.strings.length(ids) >= 19))
-            with tf.control_dependencies(checks):
-                fits = tf.abs(tf.strings.to_number(long, tf.float64)) < 2.0**63
-            checks.append(check(fits, f"{feature}: an integer id outside int64's range", long))
-        with tf.control_dependencies(checks):
-            # "0042" -> 42; out of int64's range is StringToNumber's INVALID_ARGUMENT
-            return tf.strings.to_number(ids, tf.int64) if self.integer else tf.identity(ids)
+    def _keys(self, ids: tf.Tensor, feature: str, checks: Checks) -> tf.Tensor:
+        checks.require(tf.strings.length(ids) > 0, f"{feature}: empty id", ids)
+        if not self.integer:
+            return ids
+        spelled = tf.strings.regex_full_match(ids, _INTEGER_TEXT)
+        checks.require(spelled, f"{feature}: this model has integer {self.space[:-1]} ids, got", ids)
+        # the vocabulary's canonical text: no leading zeros ("0042" -> "42", "-007" -> "-7", "-0" -> "0")
+        canonical = tf.strings.regex_replace(ids, r"^(-?)0+([0-9])", r"\1\2")
+        return tf.where(tf.equal(canonical, "-0"), "0", canonical)
