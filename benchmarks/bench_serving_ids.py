@@ -6,8 +6,10 @@ signatures) and by this one (raw ids), measured side by side, alternating, in on
 
 Both versions hold the same weights (``bench_serving``'s model: seeded, 4,000 users, 3,000 items, 50 categories);
 the older tree exports its version in a subprocess. One ``asmg serve`` (this tree's server) serves both under two
-names, and every round times each (version, signature, batch) once, in turn: batch 1 and batch 256, gRPC Predict and
-the in-process signature call (a TF1 session, as the server runs it). The requests ask for the same rows: row
+names, and every round times each (version, signature, batch) once, in turn: batch 1 and batch 256, gRPC Predict,
+the in-process signature call (a TF1 session, as the server runs it: numpy inputs converted on every call) and the
+graph alone (``tf.saved_model.load``'s signature on tensors made once: no input conversion, which for 7,680 history
+strings is most of what the Python server adds). The requests ask for the same rows: row
 indices for the old version, the rows' raw ids for the new one. Ratios of the per-round medians are what to read;
 the machine's speed drifts over minutes on a shared host, so both sides must share every minute.
 """
@@ -115,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         ).stdout.strip().splitlines()[-1]  # fmt: skip
         new = export_model(model, base, "after", version=1, item_categories=table, vocabulary=vocab)
         servables = {"before": Servable("before", 1, old), "after": Servable("after", 1, new)}
+        loaded = {"before": tf.saved_model.load(old), "after": tf.saved_model.load(new)}
         config = os.path.join(base, "models.config")
         write_model_config(config, [ModelEntry(n, os.path.join(base, n)) for n in ("before", "after")])
         proc, target = start_server(None, None, os.path.join(base, "serve.log"), config_file=config)
@@ -138,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                         request.inputs[k].CopyFrom(tf.make_tensor_proto(v))
                     kind = "examples" if signature == "serving_default" else "tensors"
                     calls[(side, kind, batch, "in_process")] = functools.partial(fn, *[values[k] for k in keys])
+                    tensors = {k: tf.constant(v) for k, v in values.items()}
+                    graph = loaded[side].signatures[signature]
+                    calls[(side, kind, batch, "graph")] = functools.partial(graph, **tensors)
                     calls[(side, kind, batch, "grpc")] = functools.partial(stub.Predict, request, timeout=30)
         try:
             medians: dict = {key: [] for key in calls}
@@ -159,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{'p99 raw':>8} {'ratio':>6}")  # fmt: skip
     for kind in ("examples", "tensors"):
         for batch in (1, args.batch):
-            for path in ("in_process", "grpc"):
+            for path in ("graph", "in_process", "grpc"):
                 line = f"{kind:9} {batch:5d} {path:11}"
                 for stat, per_round in (("p50_ms", medians), ("p99_ms", tails)):
                     b = float(np.median(per_round[("before", kind, batch, path)])) * 1e3
