@@ -5,6 +5,7 @@ results of an uninterrupted run."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -111,14 +112,15 @@ def test_export_on_a_full_disk_fails_clearly_and_the_served_version_stays(volume
 
 @pytest.mark.slow
 def test_backfill_on_a_full_disk_fails_clearly_keeps_its_pushes_and_resumes(tmp_path):
-    """The pipeline root on a 32 MiB tmpfs with 5 MiB free (a tiny 6-span backfill needs ~11 MiB): the backfill
-    stops with one line, the versions pushed before are complete and the finished spans' metrics stay; after
-    space is freed the same command finishes every span without changing them."""
+    """The pipeline root on a 64 MiB tmpfs with 5 MiB free (a tiny 6-span backfill needs more; 32 MiB in all no longer
+    sufficed once each SavedModel carried its raw-id lookup and input checks, ~1 MiB each): the backfill stops with one line naming the root (whichever
+    writer meets the full disk first: a file, or MLMD's SQLite), the versions pushed before are complete and the
+    finished spans' metrics stay; after space is freed the same command finishes every span without changing them."""
     from pipeline.metrics_report import metrics_rows
 
     vol = tmp_path / "vol"
     vol.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(vol)]).returncode:
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(vol)]).returncode:
         pytest.skip("mounting a size-limited tmpfs needs root and mount permission")
     try:
         root = str(vol / "root")
@@ -130,7 +132,8 @@ def test_backfill_on_a_full_disk_fails_clearly_keeps_its_pushes_and_resumes(tmp_
         filler = fill(vol, leave_kib=5 * 1024)
         full = asmg(*command, timeout=1800)
         assert full.returncode == 1, full.stdout + full.stderr
-        assert "no space left on device while writing " + root in full.stderr, full.stderr
+        assert re.search(f"(no space left on device|database or disk is full) while writing {re.escape(root)}",
+                         full.stderr), full.stderr  # fmt: skip
         assert "Traceback" not in full.stderr
         serving = os.path.join(root, "serving", "asmg")
         pushed = sorted(os.listdir(serving)) if os.path.isdir(serving) else []
