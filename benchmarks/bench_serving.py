@@ -45,6 +45,22 @@ def vocabulary(users: int, items: int):
     return IdVocabulary([str(12346 + i) for i in range(users)], codes)
 
 
+def bench_model(users: int, items: int, categories: int):
+    """The benchmarks' model (random weights, seed 0: latency does not depend on training), the generator of its
+    requests, its item -> categories table (or None) and its raw ids: ``(model, rng, table, vocab)``."""
+    import numpy as np
+    import tensorflow as tf
+
+    from asmg_tf.models import EmbeddingMLPRanker
+
+    tf.keras.utils.set_random_seed(0)
+    model = EmbeddingMLPRanker(users, items, categories)
+    model(model.example_features())
+    rng = np.random.RandomState(0)
+    table = rng.randint(0, categories, size=(items, 1)).astype(np.int32) if categories else None
+    return model, rng, table, vocabulary(users, items)
+
+
 def make_inputs(rng, n: int, vocab) -> dict:
     """``n`` random rows of raw ids: serialized tf.Examples and the equivalent id tensors (histories of 0-30
     items)."""
@@ -157,20 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import grpc
-    import numpy as np
     import tensorflow as tf
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
 
-    from asmg_tf.models import EmbeddingMLPRanker
     from serving.export import export_model
     from serving.server.servable import Servable
 
-    tf.keras.utils.set_random_seed(0)
-    model = EmbeddingMLPRanker(args.users, args.items, args.categories)
-    model(model.example_features())
-    rng = np.random.RandomState(0)
-    table = rng.randint(0, args.categories, size=(args.items, 1)).astype(np.int32) if args.categories else None
-    vocab = vocabulary(args.users, args.items)
+    model, rng, table, vocab = bench_model(args.users, args.items, args.categories)
     inputs = {1: make_inputs(rng, 1, vocab), args.batch: make_inputs(rng, args.batch, vocab)}
     results = {
         "config": vars(args),

@@ -28,7 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_serving import make_inputs, start_server, timed, vocabulary  # noqa: E402
+from bench_serving import bench_model, make_inputs, start_server, timed  # noqa: E402
 
 import serving  # noqa: E402,F401  (legacy Keras before TensorFlow)
 
@@ -92,17 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
 
-    from asmg_tf.models import EmbeddingMLPRanker
     from serving.export import export_model
     from serving.model_config import ModelEntry, write_model_config
     from serving.server.servable import Servable
 
-    tf.keras.utils.set_random_seed(0)
-    model = EmbeddingMLPRanker(args.users, args.items, args.categories)
-    model(model.example_features())
-    rng = np.random.RandomState(0)
-    table = rng.randint(0, args.categories, size=(args.items, 1)).astype(np.int32) if args.categories else None
-    vocab = vocabulary(args.users, args.items)
+    model, rng, table, vocab = bench_model(args.users, args.items, args.categories)
     inputs: dict = {"before": {}, "after": {}}
     for batch in (1, args.batch):
         state = rng.get_state()
