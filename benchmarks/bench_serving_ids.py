@@ -1,8 +1,8 @@
 """What the in-graph raw-id lookup costs: the same model exported by an asmg from before raw ids (row-index
 signatures) and by this one (raw ids), measured side by side, alternating, in one process and one server.
 
-    git worktree add /tmp/asmg-before 18595dc        # the last commit whose versions took row indices
-    .venv/bin/python benchmarks/bench_serving_ids.py --before-tree /tmp/asmg-before [--rounds 7] [--json out.json]
+    git worktree add ../asmg-before 18595dc        # the last commit whose versions took row indices
+    .venv/bin/python benchmarks/bench_serving_ids.py --before-tree ../asmg-before [--rounds 7] [--json out.json]
 
 Both versions hold the same weights (``bench_serving``'s model: seeded, 4,000 users, 3,000 items, 50 categories);
 the older tree exports its version in a subprocess. One ``asmg serve`` (this tree's server) serves both under two
