@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import tensorflow as tf
 
@@ -91,3 +98,25 @@ def perturbed(model: EmbeddingMLPRanker, seed: int) -> EmbeddingMLPRanker:
     rng = np.random.RandomState(seed)
     set_weights(model, {k: v + rng.normal(0, 0.5, v.shape).astype(v.dtype) for k, v in get_weights(model).items()})
     return model
+
+
+@contextlib.contextmanager
+def asmg_serve(config_file: str, rest: bool = True, timeout_s: float = 180.0):
+    """``asmg serve`` as a process serving ``config_file`` on loopback, ephemeral ports: yields its ready line's
+    ``(grpc target, rest target or None)``; stopped with SIGTERM afterwards, which must end it cleanly."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asmg_cli", "serve", "--model-config-file", config_file, "--port", "0",
+         "--rest-api-port", "0" if rest else "-1", "--file-system-poll-wait-seconds", "0"],
+        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line, deadline = "", time.monotonic() + timeout_s
+        while "ready" not in line and time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline()
+        assert "ready grpc=127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
+        rest_target = line.split("rest=http://")[1].split()[0] if rest else None
+        yield line.split("grpc=")[1].split()[0], rest_target
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0

@@ -7,15 +7,11 @@ from __future__ import annotations
 import json
 import pathlib
 import re
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from serving_util import keras_probs
+from serving_util import asmg_serve, keras_probs
 
 import asmg_tf  # noqa: F401
 from asmg_cli.main import main as asmg_main
@@ -331,17 +327,8 @@ def test_bench_on_a_real_slice_then_export_and_serve(name, user_module, shared_d
     assert IdVocabulary.read(str(base / name / "7" / "assets")) == vocab
     if name != USER:
         return  # every ranker's export is served over gRPC above; `asmg serve` as a process once, for the user's
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "asmg_cli", "serve", "--model-config-file", str(tmp_path / "models.config"),
-         "--port", "0", "--rest-api-port", "0"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        line, deadline = "", time.monotonic() + 120
-        while "ready" not in line and time.monotonic() < deadline and proc.poll() is None:
-            line = proc.stdout.readline()
-        assert "ready grpc=127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
-        with ServingClient(line.split("grpc=")[1].split()[0], name, timeout_s=20) as client:
+    with asmg_serve(str(tmp_path / "models.config")) as (target, _):
+        with ServingClient(target, name, timeout_s=20) as client:
             users, items = vocab.users, vocab.items
             probs = client.predict_examples(
                 [{"user": users[0], "item": items[3], "hist": [items[1], items[2]]},
@@ -350,9 +337,6 @@ def test_bench_on_a_real_slice_then_export_and_serve(name, user_module, shared_d
             assert probs.shape == (2,) and np.all((0 < probs) & (probs < 1))
             top = client.rank(users[0], list(items[5:9]), [items[1], items[2]], k=2)
             assert len(top) == 2 and top[0][1] >= top[1][1] and {i for i, _ in top} <= set(items[5:9])
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
 
 
 # -- the pipeline ----------------------------------------------------------------------------------------------------

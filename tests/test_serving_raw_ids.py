@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from serving_util import asmg_serve
 
 from asmg_tf.data.load import load_period_set
 from asmg_tf.models.presets import preset
@@ -58,20 +57,8 @@ def trained(shared_data, tmp_path_factory):
 def server(trained):
     """``asmg serve`` as a process, serving both models (loopback, ephemeral ports): ``(grpc, rest)`` targets."""
     base, _ = trained
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "asmg_cli", "serve", "--model-config-file", str(base / "models.config"),
-         "--port", "0", "--rest-api-port", "0", "--file-system-poll-wait-seconds", "0"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        line, deadline = "", time.monotonic() + 180
-        while "ready" not in line and time.monotonic() < deadline and proc.poll() is None:
-            line = proc.stdout.readline()
-        assert "ready grpc=127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
-        yield line.split("grpc=")[1].split()[0], line.split("rest=http://")[1].split()[0]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
+    with asmg_serve(str(base / "models.config")) as targets:
+        yield targets
 
 
 @pytest.fixture(scope="module")
